@@ -1,0 +1,261 @@
+/*
+ * auth.c - API key and JWT checks.
+ *
+ * libjwt 1.10 verifies a signature with whatever algorithm the token's header
+ * names, so this file pins the algorithm to the configured one, and checks
+ * the time and audience claims itself (libjwt 1.10 has no validator).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "auth.h"
+
+enum eb_err
+auth_api_key(const struct eb_config *cfg, const char *key)
+{
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	int match = 0;
+
+	if (key == NULL || *key == '\0')
+		return EB_ERR_API_KEY;
+	SHA256((const unsigned char *)key, strlen(key), digest);
+	/* look at every configured hash, so timing tells nothing */
+	for (size_t i = 0; i < cfg->n_api_keys; i++)
+		match |= CRYPTO_memcmp(digest, cfg->api_keys[i], SHA256_DIGEST_LENGTH) == 0;
+	return match ? EB_OK : EB_ERR_API_KEY;
+}
+
+/* The token of "Bearer <token>" (scheme case-insensitive), or NULL. */
+static const char *
+bearer_token(const char *authorization, size_t *len)
+{
+	const char *p = authorization;
+	size_t n;
+
+	if (p == NULL)
+		return NULL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
+		return NULL;
+	p += 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	n = strlen(p);
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	*len = n;
+	return n > 0 ? p : NULL;
+}
+
+/* Three non-empty base64url segments separated by two dots. */
+static bool
+token_shape_ok(const char *tok, size_t len)
+{
+	size_t seg = 0, dots = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = tok[i];
+		if (c == '.') {
+			if (seg == 0)
+				return false;
+			dots++;
+			seg = 0;
+		} else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			   (c >= '0' && c <= '9') || c == '-' || c == '_') {
+			seg++;
+		} else {
+			return false;
+		}
+	}
+	return dots == 2 && seg > 0;
+}
+
+/* A NumericDate claim: absent is fine unless required; wrong type fails. */
+static bool
+numeric_claim(const json_t *claims, const char *name, bool required, double *out, bool *present)
+{
+	const json_t *v = json_object_get(claims, name);
+
+	*present = v != NULL;
+	if (v == NULL)
+		return !required;
+	if (!json_is_number(v))
+		return false;
+	*out = json_number_value(v);
+	return isfinite(*out);
+}
+
+/* A string claim equal to want, or an array of strings containing it. */
+static bool
+claim_names(const json_t *v, const char *want, bool allow_array)
+{
+	size_t i;
+	const json_t *e;
+
+	if (json_is_string(v))
+		return strcmp(json_string_value(v), want) == 0;
+	if (!allow_array || !json_is_array(v))
+		return false;
+	json_array_foreach(v, i, e)
+		if (json_is_string(e) && strcmp(json_string_value(e), want) == 0)
+			return true;
+	return false;
+}
+
+static size_t
+utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* The claim checks after the signature: a reason, or NULL when all pass. */
+static const char *
+check_claims(const struct eb_config *cfg, const json_t *claims, time_t now, const char **user)
+{
+	double exp = 0, nbf = 0;
+	bool has_exp, has_nbf;
+	const json_t *u;
+
+	if (!numeric_claim(claims, "exp", true, &exp, &has_exp))
+		return has_exp ? "exp is not a number" : "the token has no exp";
+	if ((double)now > exp + (double)cfg->clock_skew_seconds)
+		return "the token has expired";
+	if (!numeric_claim(claims, "nbf", false, &nbf, &has_nbf))
+		return "nbf is not a number";
+	if (has_nbf && (double)now + (double)cfg->clock_skew_seconds < nbf)
+		return "the token is not valid yet";
+	if (cfg->jwt_issuer != NULL &&
+	    !claim_names(json_object_get(claims, "iss"), cfg->jwt_issuer, false))
+		return "the token's iss is not the configured issuer";
+	if (cfg->jwt_audience != NULL &&
+	    !claim_names(json_object_get(claims, "aud"), cfg->jwt_audience, true))
+		return "the token's aud does not name this service";
+	u = json_object_get(claims, cfg->jwt_user_claim);
+	if (!json_is_string(u) || json_string_length(u) == 0)
+		return "the token does not name a user";
+	if (utf8_chars(json_string_value(u)) > AUTH_USER_MAX_CHARS ||
+	    strlen(json_string_value(u)) != json_string_length(u))
+		return "the token's user is longer than 20 characters";
+	*user = json_string_value(u);
+	return NULL;
+}
+
+/* Decode and verify the signature with the configured key and algorithm. */
+static const char *
+verify_signature(const struct eb_config *cfg, const char *tok, json_t **claims)
+{
+	jwt_t *jwt = NULL;
+	char *json;
+	const char *why = NULL;
+
+	if (jwt_decode(&jwt, tok, cfg->jwt_key, (int)cfg->jwt_key_len) != 0 || jwt == NULL)
+		return "the token is malformed or its signature does not verify";
+	/* libjwt trusts the header's alg; a token signed any other way
+	 * (none, or HS* keyed with our RSA public key) is refused here */
+	if (jwt_get_alg(jwt) != cfg->jwt_alg) {
+		jwt_free(jwt);
+		return "the token's alg is not the configured algorithm";
+	}
+	json = jwt_get_grants_json(jwt, NULL);
+	*claims = json != NULL ? json_loads(json, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (!json_is_object(*claims)) {
+		json_decref(*claims);
+		*claims = NULL;
+		why = "the token's payload is not a JSON object";
+	}
+	free(json);
+	jwt_free(jwt);
+	return why;
+}
+
+enum eb_err
+auth_bearer(const struct eb_config *cfg, const char *authorization, time_t now,
+	    struct auth_principal *out, char *detail, size_t detail_len)
+{
+	size_t len = 0;
+	const char *p = bearer_token(authorization, &len);
+	char tok[AUTH_TOKEN_MAX + 1];
+	const char *why;
+	json_t *claims = NULL;
+
+	out->claims = NULL;
+	out->user = NULL;
+	if (p == NULL) {
+		snprintf(detail, detail_len, "an Authorization: Bearer token is required");
+		return EB_ERR_TOKEN_MISSING;
+	}
+	if (len > AUTH_TOKEN_MAX)
+		why = "the token is too long";
+	else if (!token_shape_ok(p, len))
+		why = "the token is not three base64url segments";
+	else {
+		memcpy(tok, p, len);
+		tok[len] = '\0';
+		why = verify_signature(cfg, tok, &claims);
+		if (why == NULL)
+			why = check_claims(cfg, claims, now, &out->user);
+		explicit_bzero(tok, len);
+	}
+	if (why != NULL) {
+		json_decref(claims);
+		out->user = NULL;
+		snprintf(detail, detail_len, "%s", why);
+		return EB_ERR_TOKEN_INVALID;
+	}
+	out->claims = claims;
+	return EB_OK;
+}
+
+enum eb_err
+auth_database(const struct eb_config *cfg, const struct auth_principal *who, const char *db,
+	      char *detail, size_t detail_len)
+{
+	const json_t *v;
+	size_t i;
+	const json_t *e;
+
+	if (cfg->jwt_database_claim == NULL)
+		return EB_OK;
+	v = json_object_get(who->claims, cfg->jwt_database_claim);
+	if (v == NULL) {
+		snprintf(detail, detail_len, "the token has no %s claim", cfg->jwt_database_claim);
+		return EB_ERR_DATABASE_FORBIDDEN;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			if (!json_is_string(e))
+				goto bad_type;
+	} else if (!json_is_string(v)) {
+		goto bad_type;
+	}
+	if (claim_names(v, db, true))
+		return EB_OK;
+	snprintf(detail, detail_len, "the token does not grant database '%s'", db);
+	return EB_ERR_DATABASE_FORBIDDEN;
+bad_type:
+	snprintf(detail, detail_len, "the token's %s claim is not a string or an array of strings",
+		 cfg->jwt_database_claim);
+	return EB_ERR_DATABASE_FORBIDDEN;
+}
+
+void
+auth_principal_free(struct auth_principal *who)
+{
+	json_decref(who->claims);
+	who->claims = NULL;
+	who->user = NULL;
+}

@@ -1,0 +1,46 @@
+/*
+ * auth.h - who is calling: the API key, the bearer token, and the token's
+ * right to the requested database (SPEC §4 rows 4, 5 and 7).
+ */
+#ifndef EB_AUTH_H
+#define EB_AUTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "error.h"
+
+/* Longest bearer token considered at all. */
+#define AUTH_TOKEN_MAX 8192
+/* The user must fit entry_User / update_User. */
+#define AUTH_USER_MAX_CHARS 20
+
+struct auth_principal {
+	json_t *claims;   /* the verified token's payload */
+	const char *user; /* the jwt_user_claim value, inside claims */
+};
+
+/* EB_OK when key's SHA-256 equals a configured hash (constant time). */
+enum eb_err auth_api_key(const struct eb_config *cfg, const char *key);
+
+/*
+ * Verify "Bearer <JWT>" at time now: signature with the configured key and
+ * algorithm (the token's alg must equal it), exp and nbf within the clock
+ * skew, iss and aud when configured, and a user claim.  On EB_OK *out holds
+ * the claims (free with auth_principal_free).  Errors are
+ * EB_ERR_TOKEN_MISSING (no bearer token sent) or EB_ERR_TOKEN_INVALID, with
+ * a reason in detail that never quotes the token.
+ */
+enum eb_err auth_bearer(const struct eb_config *cfg, const char *authorization, time_t now,
+			struct auth_principal *out, char *detail, size_t detail_len);
+
+/* EB_OK unless jwt_database_claim is set and the token does not name db. */
+enum eb_err auth_database(const struct eb_config *cfg, const struct auth_principal *who,
+			  const char *db, char *detail, size_t detail_len);
+
+void auth_principal_free(struct auth_principal *who);
+
+#endif

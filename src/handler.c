@@ -1,0 +1,255 @@
+/*
+ * handler.c - request -> auth -> parse and validate -> store -> respond.
+ *
+ * The checks run in the order of SPEC §4; the first that fails answers with
+ * the error envelope and nothing is written.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "error.h"
+#include "event.h"
+#include "handler.h"
+#include "http.h"
+#include "log.h"
+#include "resp.h"
+#include "util.h"
+
+/* Items validated and stored together: bounds memory, not behaviour. */
+#define CHUNK_ITEMS 256
+
+struct request {
+	const struct eb_config *cfg;
+	struct db_pool *pool;
+	const struct eb_transport *t;
+	char activity[UUID_TEXT_LEN + 1];
+	char path[HTTP_PATH_MAX];
+	const char *method;
+	const struct eb_database *db;
+	struct auth_principal who;
+	bool token_sent;
+	char detail[512];
+	json_t *items;
+	struct item_result *results;
+	size_t n_items;
+	struct event_defaults defs;
+};
+
+static const char *
+param(const struct request *r, const char *name)
+{
+	return r->t->param(r->t->ctx, name);
+}
+
+/* Rows 1 to 7 of SPEC §4: who may do what, where. */
+static enum eb_err
+check_caller(struct request *r)
+{
+	const char *ua = param(r, "HTTP_USER_AGENT");
+	const char *auth = param(r, "HTTP_AUTHORIZATION");
+	const char *dbname = param(r, "HTTP_VBASOFTWARE_DATABASE");
+	enum eb_err err;
+
+	http_request_path(r->t, r->path);
+	if (!http_path_matches(r->path))
+		return snprintf(r->detail, sizeof(r->detail), "no such resource; use PUT .../events-batch"),
+		       EB_ERR_NOT_FOUND;
+	if (r->method == NULL || strcmp(r->method, "PUT") != 0)
+		return snprintf(r->detail, sizeof(r->detail), "only PUT is allowed here"), EB_ERR_METHOD;
+	if (ua == NULL || *ua == '\0')
+		return snprintf(r->detail, sizeof(r->detail), "a User-Agent header is required"),
+		       EB_ERR_USER_AGENT;
+	if (auth_api_key(r->cfg, param(r, "HTTP_X_API_KEY")) != EB_OK)
+		return snprintf(r->detail, sizeof(r->detail), "a valid x-api-key header is required"),
+		       EB_ERR_API_KEY;
+	err = auth_bearer(r->cfg, auth, time(NULL), &r->who, r->detail, sizeof(r->detail));
+	r->token_sent = err != EB_ERR_TOKEN_MISSING;
+	if (err != EB_OK)
+		return err;
+	if (dbname == NULL || *dbname == '\0')
+		return snprintf(r->detail, sizeof(r->detail), "the vbasoftware-database header is required"),
+		       EB_ERR_DATABASE_UNKNOWN;
+	r->db = eb_config_database(r->cfg, dbname);
+	if (r->db == NULL)
+		return snprintf(r->detail, sizeof(r->detail), "vbasoftware-database names no configured database"),
+		       EB_ERR_DATABASE_UNKNOWN;
+	return auth_database(r->cfg, &r->who, r->db->name, r->detail, sizeof(r->detail));
+}
+
+/* Rows 8 to 11: the body is a JSON array of acceptable size. */
+static enum eb_err
+read_items(struct request *r)
+{
+	json_error_t jerr;
+	char *body;
+	size_t len;
+	enum eb_err err;
+
+	if (!http_content_type_ok(param(r, "CONTENT_TYPE")))
+		return snprintf(r->detail, sizeof(r->detail),
+				"Content-Type must be application/json (charset utf-8)"),
+		       EB_ERR_MEDIA_TYPE;
+	err = http_read_body(r->t, r->cfg->max_body_bytes, &body, &len, r->detail, sizeof(r->detail));
+	if (err != EB_OK)
+		return err;
+	if (len == 0) {
+		free(body);
+		return snprintf(r->detail, sizeof(r->detail), "the body is empty"), EB_ERR_BODY_INVALID;
+	}
+	/* NUL inside strings is let through to be refused per item */
+	r->items = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+	free(body);
+	if (r->items == NULL)
+		return snprintf(r->detail, sizeof(r->detail), "invalid JSON: %s at line %d column %d",
+				jerr.text, jerr.line, jerr.column),
+		       EB_ERR_BODY_INVALID;
+	if (!json_is_array(r->items))
+		return snprintf(r->detail, sizeof(r->detail), "the body must be a JSON array of events"),
+		       EB_ERR_BODY_INVALID;
+	r->n_items = json_array_size(r->items);
+	if ((long)r->n_items > r->cfg->max_batch_items)
+		return snprintf(r->detail, sizeof(r->detail), "%zu items exceed the limit of %ld",
+				r->n_items, r->cfg->max_batch_items),
+		       EB_ERR_TOO_MANY_ITEMS;
+	r->results = calloc(r->n_items ? r->n_items : 1, sizeof(*r->results));
+	if (r->results == NULL)
+		return snprintf(r->detail, sizeof(r->detail), "out of memory"), EB_ERR_INTERNAL;
+	return EB_OK;
+}
+
+static void
+reset_results(struct request *r)
+{
+	for (size_t i = 0; i < r->n_items; i++) {
+		free(r->results[i].detail);
+		memset(&r->results[i], 0, sizeof(r->results[i]));
+	}
+}
+
+/* Validate every item and store the valid ones, a chunk at a time. */
+static enum db_status
+apply_items(struct request *r, struct db_conn *c, bool careful)
+{
+	static struct event_row rows[CHUNK_ITEMS];
+	struct item_result *pending[CHUNK_ITEMS];
+	char err[EVENT_ERR_MAX];
+	size_t n = 0;
+	enum db_status st;
+
+	for (size_t i = 0; i < r->n_items; i++) {
+		struct item_result *res = &r->results[i];
+		if (event_validate(json_array_get(r->items, i), &r->defs, &rows[n], &res->id,
+				   &res->id_valid, err)) {
+			pending[n++] = res;
+		} else {
+			res->status = 400;
+			res->detail = strdup(err);
+		}
+		if (n == CHUNK_ITEMS || (i + 1 == r->n_items && n > 0)) {
+			if ((st = db_store(c, rows, pending, n, careful)) != DB_OK)
+				return st;
+			n = 0;
+		}
+	}
+	return DB_OK;
+}
+
+static enum eb_err
+db_error(struct request *r, enum db_status st)
+{
+	if (st == DB_FAILED) {
+		snprintf(r->detail, sizeof(r->detail), "the database rejected the batch; nothing was applied");
+		return EB_ERR_INTERNAL;
+	}
+	snprintf(r->detail, sizeof(r->detail), "the database is unavailable; nothing was applied, retry later");
+	return EB_ERR_DB_UNAVAILABLE;
+}
+
+/* Row 12 and §7: one transaction for the batch, committed before the 207. */
+static enum eb_err
+store_items(struct request *r)
+{
+	struct db_conn *c = NULL;
+	enum db_status st;
+
+	eb_time_now(&r->defs.now);
+	r->defs.user = r->who.user;
+	st = db_begin(r->pool, r->db, &c);
+	if (st != DB_OK)
+		return db_error(r, st);
+	st = apply_items(r, c, false);
+	if (st == DB_RETRY_CAREFUL) {
+		/* an item failed: redo the batch with a savepoint per item */
+		db_rollback(c);
+		reset_results(r);
+		st = db_begin(r->pool, r->db, &c);
+		if (st != DB_OK)
+			return db_error(r, st);
+		st = apply_items(r, c, true);
+	}
+	if (st != DB_OK) {
+		db_rollback(c);
+		return db_error(r, st);
+	}
+	st = db_commit(c);
+	return st == DB_OK ? EB_OK : db_error(r, st);
+}
+
+static void
+log_request(const struct request *r, int status, double started)
+{
+	size_t created = 0, updated = 0, failed = 0;
+	const char *method = r->method ? r->method : "-";
+
+	for (size_t i = 0; r->results != NULL && i < r->n_items; i++) {
+		created += r->results[i].status == 201;
+		updated += r->results[i].status == 200;
+		failed += r->results[i].status >= 400;
+	}
+	/* the database name is logged only once known to be configured */
+	log_msg("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d duration_ms=%.1f",
+		strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(method) ? method : "?",
+		r->db ? r->db->name : "-", r->n_items, created, updated, failed, status,
+		util_monotonic_ms() - started);
+}
+
+int
+handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb_transport *t)
+{
+	struct request r = {.cfg = cfg, .pool = pool, .t = t};
+	double started = util_monotonic_ms();
+	enum eb_err err;
+	int status;
+
+	util_uuid4(r.activity);
+	log_set_activity(r.activity);
+	r.method = param(&r, "REQUEST_METHOD");
+	err = check_caller(&r);
+	if (err == EB_OK)
+		err = read_items(&r);
+	if (err == EB_OK)
+		err = store_items(&r);
+	if (err == EB_OK) {
+		status = 207;
+		resp_write_multistatus(t, r.results, r.n_items, r.activity);
+	} else {
+		status = eb_err_status(err);
+		/* a failed batch reports no per-item outcome in the log either */
+		reset_results(&r);
+		resp_write_error(t, err, r.detail, r.path, r.activity, r.token_sent);
+	}
+	log_request(&r, status, started);
+	log_set_activity(NULL);
+	reset_results(&r);
+	free(r.results);
+	json_decref(r.items);
+	auth_principal_free(&r.who);
+	return status;
+}

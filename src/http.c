@@ -1,0 +1,203 @@
+/*
+ * http.c - request path, media type and body.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+
+static const char *
+param_or_empty(const struct eb_transport *t, const char *name)
+{
+	const char *v = t->param(t->ctx, name);
+
+	return v != NULL ? v : "";
+}
+
+void
+http_request_path(const struct eb_transport *t, char out[HTTP_PATH_MAX])
+{
+	const char *script = param_or_empty(t, "SCRIPT_NAME");
+	const char *info = param_or_empty(t, "PATH_INFO");
+	const char *uri;
+	size_t n;
+
+	if (*script != '\0' || *info != '\0') {
+		snprintf(out, HTTP_PATH_MAX, "%s%s", script, info);
+		return;
+	}
+	uri = param_or_empty(t, "REQUEST_URI");
+	n = strcspn(uri, "?");
+	if (n >= HTTP_PATH_MAX)
+		n = HTTP_PATH_MAX - 1;
+	memcpy(out, uri, n);
+	out[n] = '\0';
+}
+
+bool
+http_path_matches(const char *path)
+{
+	static const char suffix[] = "/events-batch";
+	size_t n = strlen(path), s = sizeof(suffix) - 1;
+
+	if (n > 0 && path[n - 1] == '/')
+		n--;
+	return n >= s && memcmp(path + n - s, suffix, s) == 0;
+}
+
+/* Skip spaces and tabs. */
+static const char *
+skip_ows(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+static bool
+media_type_is_json(const char *type, size_t len)
+{
+	static const char suffix[] = "+json";
+	size_t s = sizeof(suffix) - 1;
+
+	if ((len == 16 && strncasecmp(type, "application/json", len) == 0) ||
+	    (len == 9 && strncasecmp(type, "text/json", len) == 0))
+		return true;
+	return len > 12 + s && strncasecmp(type, "application/", 12) == 0 &&
+	       strncasecmp(type + len - s, suffix, s) == 0;
+}
+
+/* Parameters after the media type: only a charset other than UTF-8 fails. */
+static bool
+params_ok(const char *p)
+{
+	while (*p == ';') {
+		const char *name = skip_ows(p + 1), *val, *end;
+		size_t name_len = strcspn(name, "=; \t"), val_len;
+
+		val = skip_ows(name + name_len);
+		if (*val != '=') {
+			p = val + strcspn(val, ";");
+			continue;
+		}
+		val = skip_ows(val + 1);
+		if (*val == '"') {
+			val++;
+			end = strchr(val, '"');
+			if (end == NULL)
+				return false;
+			val_len = (size_t)(end - val);
+			end++;
+		} else {
+			val_len = strcspn(val, "; \t");
+			end = val + val_len;
+		}
+		if (name_len == 7 && strncasecmp(name, "charset", 7) == 0 &&
+		    !(val_len == 5 && strncasecmp(val, "utf-8", 5) == 0))
+			return false;
+		p = skip_ows(end);
+		if (*p != ';' && *p != '\0')
+			return false;
+	}
+	return *p == '\0';
+}
+
+bool
+http_content_type_ok(const char *content_type)
+{
+	const char *p, *type;
+	size_t len;
+
+	if (content_type == NULL)
+		return false;
+	type = skip_ows(content_type);
+	len = strcspn(type, "; \t");
+	if (!media_type_is_json(type, len))
+		return false;
+	p = skip_ows(type + len);
+	return params_ok(p);
+}
+
+/* CONTENT_LENGTH as a number; -1 when absent or empty, -2 when malformed. */
+static long long
+content_length(const struct eb_transport *t)
+{
+	const char *v = t->param(t->ctx, "CONTENT_LENGTH");
+	long long n = 0;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	for (const char *p = v; *p; p++) {
+		if (!isdigit((unsigned char)*p) || n > (1LL << 50))
+			return -2;
+		n = n * 10 + (*p - '0');
+	}
+	return n;
+}
+
+enum eb_err
+http_read_body(const struct eb_transport *t, long long max, char **body, size_t *len,
+	       char *detail, size_t detail_len)
+{
+	long long declared = content_length(t);
+	size_t cap, used = 0;
+	char *buf;
+
+	*body = NULL;
+	*len = 0;
+	if (declared == -2) {
+		snprintf(detail, detail_len, "CONTENT_LENGTH is not a number");
+		return EB_ERR_BAD_LENGTH;
+	}
+	if (declared > max) {
+		snprintf(detail, detail_len, "the body of %lld bytes exceeds the limit of %lld bytes",
+			 declared, max);
+		return EB_ERR_BODY_TOO_LARGE;
+	}
+	/* without a length, read until the end, one byte past max to notice */
+	cap = declared >= 0 ? (size_t)declared : 65536;
+	buf = malloc(cap + 1);
+	if (buf == NULL) {
+		snprintf(detail, detail_len, "out of memory reading the body");
+		return EB_ERR_INTERNAL;
+	}
+	for (;;) {
+		ssize_t n;
+		if (used == cap) {
+			char *bigger;
+			if (declared >= 0 || (long long)cap > max)
+				break;
+			cap = cap * 2 > (size_t)max + 1 ? (size_t)max + 1 : cap * 2;
+			bigger = realloc(buf, cap + 1);
+			if (bigger == NULL) {
+				free(buf);
+				snprintf(detail, detail_len, "out of memory reading the body");
+				return EB_ERR_INTERNAL;
+			}
+			buf = bigger;
+		}
+		n = t->read(t->ctx, buf + used, cap - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	if (declared >= 0 && (long long)used < declared) {
+		free(buf);
+		snprintf(detail, detail_len, "the body ended after %zu of %lld bytes", used, declared);
+		return EB_ERR_BAD_LENGTH;
+	}
+	if ((long long)used > max) {
+		free(buf);
+		snprintf(detail, detail_len, "the body exceeds the limit of %lld bytes", max);
+		return EB_ERR_BODY_TOO_LARGE;
+	}
+	*body = buf;
+	*len = used;
+	return EB_OK;
+}

@@ -1,0 +1,41 @@
+/*
+ * http.h - the HTTP-level checks of SPEC §4 that need no configuration
+ * beyond limits: path, content type, and reading the body.
+ */
+#ifndef EB_HTTP_H
+#define EB_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "transport.h"
+
+#define HTTP_PATH_MAX 2048
+
+/*
+ * The request path: SCRIPT_NAME + PATH_INFO, or REQUEST_URI without its query
+ * when both are empty.  Truncated to fit out (HTTP_PATH_MAX bytes).
+ */
+void http_request_path(const struct eb_transport *t, char out[HTTP_PATH_MAX]);
+
+/* Whether path ends in "/events-batch", with one optional trailing '/'. */
+bool http_path_matches(const char *path);
+
+/*
+ * Whether a Content-Type names JSON: application/json, text/json or
+ * application/ANYTHING+json, with no charset or charset=utf-8.
+ */
+bool http_content_type_ok(const char *content_type);
+
+/*
+ * Read the body.  With CONTENT_LENGTH: over max is EB_ERR_BODY_TOO_LARGE
+ * before anything is read; a malformed value, or a body shorter than it,
+ * is EB_ERR_BAD_LENGTH.  Without: read to the end, and over max is
+ * EB_ERR_BODY_TOO_LARGE.  *body is NUL-terminated, malloc'd; the caller
+ * frees it.  detail receives a sentence for the client.
+ */
+enum eb_err http_read_body(const struct eb_transport *t, long long max, char **body,
+			   size_t *len, char *detail, size_t detail_len);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * log.c - stderr logging.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *current_activity;
+
+void
+log_set_activity(const char *activity_id)
+{
+	current_activity = activity_id;
+}
+
+void
+log_msg(const char *fmt, ...)
+{
+	char line[2048];
+	int n;
+	va_list ap;
+
+	n = snprintf(line, sizeof(line), "events-batch[%ld]: ", (long)getpid());
+	if (current_activity != NULL)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "activity=%s ", current_activity);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* one write per line, so concurrent workers do not interleave */
+	fprintf(stderr, "%s\n", line);
+	fflush(stderr);
+}

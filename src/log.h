@@ -1,0 +1,15 @@
+/*
+ * log.h - one line per event on stderr, which the web server puts in its
+ * error log.  Nothing secret is ever passed here: no API key, token,
+ * password or connection string.
+ */
+#ifndef EB_LOG_H
+#define EB_LOG_H
+
+/* The activity id that following lines carry, or NULL outside a request. */
+void log_set_activity(const char *activity_id);
+
+/* "events-batch[PID]: [activity=ID ]message" */
+__attribute__((format(printf, 1, 2))) void log_msg(const char *fmt, ...);
+
+#endif

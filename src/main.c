@@ -1,0 +1,187 @@
+/*
+ * main.c - events-batch.fcgi: start-up, the three ways to run, signals.
+ *
+ *   spawned FastCGI  the web server hands over a listening socket on fd 0
+ *   --listen ADDR    we open the socket ourselves (nginx fastcgi_pass)
+ *   plain CGI        fd 0 is no socket: one request, then exit
+ *
+ * SIGTERM and SIGUSR1 (what mod_fcgid and spawn-fcgi send) are blocked while
+ * a request runs, so it finishes and commits; the process then exits 0.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+
+#include "conf.h"
+#include "db.h"
+#include "handler.h"
+#include "log.h"
+#include "transport.h"
+#include "transport_fcgi.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG SYSCONFDIR "/events-batch.conf"
+#define LISTEN_BACKLOG 128
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	FCGX_ShutdownPending();
+}
+
+/* Handle SIGTERM/SIGUSR1 ourselves, blocked except while waiting. */
+static void
+setup_signals(sigset_t *waiting_mask)
+{
+	struct sigaction sa;
+	sigset_t stop;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART; /* reads and writes of a request carry on */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &stop, waiting_mask);
+	sigdelset(waiting_mask, SIGTERM);
+	sigdelset(waiting_mask, SIGUSR1);
+}
+
+/* Wait for a connection with the stop signals unblocked; false to stop. */
+static bool
+wait_for_connection(int listen_fd, const sigset_t *waiting_mask)
+{
+	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+
+	while (!stop_requested) {
+		int n = ppoll(&pfd, 1, NULL, waiting_mask);
+		if (n > 0)
+			return !stop_requested;
+		if (n < 0 && errno != EINTR) {
+			log_msg("poll on the listening socket failed: %s", strerror(errno));
+			return false;
+		}
+	}
+	return false;
+}
+
+static int
+serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
+	      const sigset_t *waiting_mask)
+{
+	FCGX_Request req;
+
+	if (FCGX_InitRequest(&req, listen_fd, 0) != 0) {
+		log_msg("cannot initialise a FastCGI request");
+		return 1;
+	}
+	while (wait_for_connection(listen_fd, waiting_mask)) {
+		struct eb_transport t;
+		if (FCGX_Accept_r(&req) < 0)
+			break;
+		transport_fcgi_init(&t, &req);
+		handler_serve(cfg, pool, &t);
+		FCGX_Finish_r(&req);
+	}
+	FCGX_Free(&req, 1);
+	return 0;
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: events-batch.fcgi [--config FILE] [--listen ADDR]\n"
+		"  --config FILE  configuration (default: $EVENTS_BATCH_CONFIG, else %s)\n"
+		"  --listen ADDR  serve FastCGI on HOST:PORT, :PORT or a socket path\n"
+		"Without --listen: FastCGI when fd 0 is a listening socket, else plain CGI.\n",
+		DEFAULT_CONFIG);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL, *listen_addr = NULL;
+	struct eb_config cfg;
+	struct db_pool *pool;
+	char err[1024];
+	sigset_t waiting_mask;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'l': listen_addr = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': puts(PACKAGE_STRING); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_path == NULL)
+		config_path = getenv("EVENTS_BATCH_CONFIG");
+	if (config_path == NULL || *config_path == '\0')
+		config_path = DEFAULT_CONFIG;
+	if (!eb_config_load(config_path, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "events-batch: cannot initialise libfcgi\n");
+		return 1;
+	}
+	setup_signals(&waiting_mask);
+	pool = db_pool_new(&cfg);
+	if (pool == NULL) {
+		eb_config_free(&cfg);
+		return 1;
+	}
+	if (listen_addr != NULL) {
+		int fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG);
+		if (fd < 0) {
+			fprintf(stderr, "events-batch: cannot listen on %s\n", listen_addr);
+			rc = 1;
+		} else {
+			rc = serve_fastcgi(fd, &cfg, pool, &waiting_mask);
+		}
+	} else if (!FCGX_IsCGI()) {
+		rc = serve_fastcgi(0, &cfg, pool, &waiting_mask);
+	} else {
+		struct eb_transport t;
+		transport_cgi_init(&t);
+		handler_serve(&cfg, pool, &t);
+		rc = 0;
+	}
+	db_pool_free(pool);
+	eb_config_free(&cfg);
+	return rc;
+}

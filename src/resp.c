@@ -1,0 +1,132 @@
+/*
+ * resp.c - envelopes and CGI response headers.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "resp.h"
+
+/* Seconds a client should wait before retrying a 503. */
+#define RETRY_AFTER_SECONDS "5"
+
+static const char fallback_body[] =
+	"{\"data\": null, \"error\": {\"type\": \"urn:events-batch:internal-error\", "
+	"\"title\": \"Internal Server Error\", \"status\": 500, "
+	"\"detail\": \"out of memory building the response\", \"instance\": null}, "
+	"\"debug\": {\"activityID\": null}}";
+
+/* Headers, a blank line, then the body, in one write where possible. */
+static bool
+send(const struct eb_transport *t, const char *status_line, const char *extra,
+     const char *body, size_t len)
+{
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+			 "Status: %s\r\n"
+			 "Content-Type: application/json; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\n"
+			 "%s\r\n",
+			 status_line, len, extra);
+
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return false;
+	return t->write(t->ctx, head, (size_t)n) && t->write(t->ctx, body, len);
+}
+
+/* Dump root (stealing it) and send it; a static 500 when memory runs out. */
+static bool
+send_json(const struct eb_transport *t, const char *status_line, const char *extra, json_t *root)
+{
+	size_t len = root ? json_dumpb(root, NULL, 0, JSON_COMPACT) : 0;
+	char *body = len ? malloc(len) : NULL;
+	bool ok;
+
+	if (body == NULL || json_dumpb(root, body, len, JSON_COMPACT) != len) {
+		free(body);
+		json_decref(root);
+		return send(t, "500 Internal Server Error", "", fallback_body,
+			    sizeof(fallback_body) - 1);
+	}
+	json_decref(root);
+	ok = send(t, status_line, extra, body, len);
+	free(body);
+	return ok;
+}
+
+static const char *
+extra_headers(enum eb_err err, bool token_sent)
+{
+	switch (err) {
+	case EB_ERR_METHOD:
+		return "Allow: PUT\r\n";
+	case EB_ERR_TOKEN_MISSING:
+	case EB_ERR_TOKEN_INVALID:
+		return token_sent ? "WWW-Authenticate: Bearer realm=\"events-batch\", error=\"invalid_token\"\r\n"
+				  : "WWW-Authenticate: Bearer realm=\"events-batch\"\r\n";
+	case EB_ERR_DB_UNAVAILABLE:
+		return "Retry-After: " RETRY_AFTER_SECONDS "\r\n";
+	default:
+		return "";
+	}
+}
+
+static json_t *
+debug_object(const char *activity)
+{
+	return json_pack("{s:s?}", "activityID", activity);
+}
+
+bool
+resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
+		 const char *instance, const char *activity, bool token_sent)
+{
+	json_t *root = json_pack("{s:n, s:{s:s, s:s, s:i, s:s, s:s?}, s:o}",
+				 "data",
+				 "error",
+				 "type", eb_err_type(err),
+				 "title", eb_err_title(err),
+				 "status", eb_err_status(err),
+				 "detail", detail ? detail : "",
+				 "instance", instance,
+				 "debug", debug_object(activity));
+
+	return send_json(t, eb_err_status_line(err), extra_headers(err, token_sent), root);
+}
+
+static const char *
+status_body(const struct item_result *r)
+{
+	if (r->detail != NULL)
+		return r->detail;
+	return r->status == 201 ? "Created" : r->status == 200 ? "Updated" : "Error";
+}
+
+bool
+resp_write_multistatus(const struct eb_transport *t, const struct item_result *results,
+		       size_t n, const char *activity)
+{
+	json_t *data = json_array();
+
+	for (size_t i = 0; data != NULL && i < n; i++) {
+		const struct item_result *r = &results[i];
+		json_t *value = r->id_valid ? json_integer(r->id) : json_null();
+		json_t *entry = json_pack("{s:[{s:s, s:o}], s:i, s:s}",
+					  "id", "key", "event_ID", "value", value,
+					  "status", r->status,
+					  "body", status_body(r));
+		if (json_array_append_new(data, entry) != 0) {
+			json_decref(data);
+			data = NULL;
+		}
+	}
+	return send_json(t, "207 Multi-Status", "",
+			 data ? json_pack("{s:o, s:n, s:o}", "data", data, "error", "debug",
+					  debug_object(activity))
+			      : NULL);
+}
