@@ -421,21 +421,29 @@ update_variant(const struct event_row *row)
 	return variant;
 }
 
+/* How one row went: stored, refused by the database, or not attempted
+ * because a statement could not even be prepared (a schema problem). */
+enum row_outcome { ROW_STORED, ROW_REFUSED, ROW_NO_STATEMENT };
+
 /* Upsert one row; *created tells which it was. */
-static bool
+static enum row_outcome
 upsert_row(struct db_conn *c, const struct event_row *row, bool *created,
 	   char state[6], long *native)
 {
 	struct db_stmt *st = stmt_get(c, ST_UPDATE + update_variant(row), state, native);
 	SQLLEN n = 0;
 
-	if (st == NULL || !stmt_run(c, st, row, state, native, &n))
-		return false;
+	if (st == NULL)
+		return ROW_NO_STATEMENT;
+	if (!stmt_run(c, st, row, state, native, &n))
+		return ROW_REFUSED;
 	*created = n == 0;
 	if (n > 0)
-		return true;
+		return ROW_STORED;
 	st = stmt_get(c, ST_INSERT, state, native);
-	return st != NULL && stmt_run(c, st, row, state, native, NULL);
+	if (st == NULL)
+		return ROW_NO_STATEMENT;
+	return stmt_run(c, st, row, state, native, NULL) ? ROW_STORED : ROW_REFUSED;
 }
 
 static void
@@ -465,9 +473,12 @@ db_store(struct db_conn *c, const struct event_row *rows,
 		bool created = false;
 		enum db_status st;
 
+		enum row_outcome outcome;
+
 		if (careful && (st = run_fixed(c, ST_SAVEPOINT)) != DB_OK)
 			return st;
-		if (upsert_row(c, &rows[i], &created, state, &native)) {
+		outcome = upsert_row(c, &rows[i], &created, state, &native);
+		if (outcome == ROW_STORED) {
 			set_result(results[i], created);
 			if (careful && (st = run_fixed(c, ST_RELEASE)) != DB_OK)
 				return st;
@@ -475,6 +486,8 @@ db_store(struct db_conn *c, const struct event_row *rows,
 		}
 		if (dialect_error_is_fatal(c->dialect, state, native))
 			return DB_UNAVAILABLE;
+		if (outcome == ROW_NO_STATEMENT)
+			return DB_FAILED;
 		if (!careful)
 			return DB_RETRY_CAREFUL;
 		set_item_error(results[i], state);

@@ -1,0 +1,305 @@
+"""Shared parts of the integration tests: a TAP runner for unittest, and a
+sandbox that holds a real SQLite file, a config, keys and tokens, and runs the
+real program as CGI, as FastCGI behind a real lighttpd, or with --listen.
+
+Every path is under a fresh temporary directory; every server listens on
+127.0.0.1 only and is stopped by its PID.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.environ.get("EB_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
+BUILDDIR = os.environ.get("EB_BUILDDIR") or SRCDIR
+BINARY = os.path.join(BUILDDIR, "src", "events-batch.fcgi")
+MKTOKEN = os.path.join(BUILDDIR, "tools", "mktoken")
+SCHEMA = os.path.join(SRCDIR, "sql", "schema-sqlite.sql")
+GEN_EVENTS = os.path.join(SRCDIR, "..", "shared", "bench", "gen_events.py")
+
+API_KEY = "test-api-key-0123456789"
+USER = "tester"
+
+
+def which(name):
+    return shutil.which(name) or next(
+        (p for p in ("/usr/sbin/" + name, "/sbin/" + name) if os.path.exists(p)), None)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on 127.0.0.1:%d" % port)
+
+
+def event(eid, **fields):
+    """A minimal valid Event, with fields overridden or added."""
+    e = {"event_ID": eid, "claim_Audit_Event": False,
+         "process_Automation_Event": False, "reminder": False}
+    e.update(fields)
+    return e
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.raw = body
+        try:
+            self.json = json.loads(body.decode("utf-8")) if body else None
+        except ValueError:
+            self.json = None
+
+    def statuses(self):
+        return [d["status"] for d in self.json["data"]]
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.raw[:300])
+
+
+class Sandbox:
+    """A temp dir with a schema'd SQLite file, keys and a config."""
+
+    def __init__(self, **conf):
+        self.dir = tempfile.mkdtemp(prefix="eb-test-")
+        self.db_path = os.path.join(self.dir, "events.db")
+        self.key_path = os.path.join(self.dir, "jwt.key")
+        with open(self.key_path, "w") as f:
+            f.write(os.urandom(24).hex() + "\n")
+        self.create_db(self.db_path)
+        self.conf_path = os.path.join(self.dir, "events-batch.conf")
+        self.write_config(**conf)
+        self.procs = []
+
+    @staticmethod
+    def create_db(path):
+        with open(SCHEMA) as f:
+            schema = f.read()
+        con = sqlite3.connect(path)
+        con.executescript(schema)
+        con.close()
+
+    def write_config(self, limits=None, auth=None, databases=None, extra=""):
+        import hashlib
+        limits = limits or {}
+        a = {"api_key_sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+             "jwt_algorithm": "HS256", "jwt_key_file": self.key_path}
+        a.update(auth or {})
+        dbs = {"test": "Driver=SQLite3;Database=%s;NoCreat=1" % self.db_path}
+        if databases is not None:
+            dbs = databases
+        lines = ["[limits]"] + ["%s = %s" % kv for kv in limits.items()]
+        lines += ["", "[auth]"]
+        for k, v in a.items():
+            for one in (v if isinstance(v, list) else [v]):
+                if one is not None:
+                    lines.append("%s = %s" % (k, one))
+        lines += ["", "[databases]"] + ["%s = %s" % kv for kv in dbs.items()]
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n" + extra)
+
+    def token(self, claims=None, alg="HS256", key=None, ttl=3600):
+        c = {"sub": USER, "exp": int(time.time()) + ttl}
+        if claims:
+            c.update(claims)
+        c = {k: v for k, v in c.items() if v is not None}
+        out = subprocess.run([MKTOKEN, alg, key or self.key_path, json.dumps(c)],
+                             check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def headers(self, **over):
+        """The CGI variables of a good request; None values are dropped."""
+        h = {"REQUEST_METHOD": "PUT", "SCRIPT_NAME": "/api/events-batch",
+             "HTTP_USER_AGENT": "eb-tests/1", "HTTP_X_API_KEY": API_KEY,
+             "HTTP_AUTHORIZATION": "Bearer " + self.token(),
+             "HTTP_VBASOFTWARE_DATABASE": "test", "CONTENT_TYPE": "application/json"}
+        h.update(over)
+        return {k: v for k, v in h.items() if v is not None}
+
+    def cgi(self, body, env=None, config=True, timeout=120):
+        """Run the program once as plain CGI; returns (Response, stderr)."""
+        if not isinstance(body, (bytes, bytearray)):
+            body = json.dumps(body).encode()
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "ODBCSYSINI", "ODBCINI"):
+            if k in os.environ:
+                e[k] = os.environ[k]
+        if config:
+            e["EVENTS_BATCH_CONFIG"] = self.conf_path
+        e["CONTENT_LENGTH"] = str(len(body))
+        e.update(self.headers() if env is None else env)
+        e = {k: v for k, v in e.items() if v is not None}
+        p = subprocess.run([BINARY], input=body, env=e, capture_output=True, timeout=timeout)
+        return parse_cgi(p.stdout), p.stderr.decode("utf-8", "replace"), p.returncode
+
+    def rows(self, sql="SELECT * FROM Event ORDER BY Event_ID", args=()):
+        con = sqlite3.connect(self.db_path, timeout=30)
+        con.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in con.execute(sql, args)]
+        finally:
+            con.close()
+
+    def count(self):
+        return self.rows("SELECT COUNT(*) AS n FROM Event")[0]["n"]
+
+    def start(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def parse_cgi(out):
+    """Split a CGI response (Status: header, headers, body)."""
+    head, _, body = out.partition(b"\r\n\r\n")
+    status, headers = 200, []
+    for line in head.decode("latin-1").split("\r\n"):
+        if ":" not in line:
+            continue
+        k, v = line.split(":", 1)
+        if k.lower() == "status":
+            status = int(v.split()[0])
+        else:
+            headers.append((k.strip(), v.strip()))
+    return Response(status, headers, body)
+
+
+class Lighttpd:
+    """A real lighttpd on 127.0.0.1 spawning the program through mod_fastcgi
+    (listen socket on fd 0), as the README's demo does."""
+
+    def __init__(self, sandbox, max_procs=2, prefix="/api/events-batch"):
+        self.sb = sandbox
+        self.port = free_port()
+        self.errorlog = os.path.join(sandbox.dir, "lighttpd-error.log")
+        conf = os.path.join(sandbox.dir, "lighttpd.conf")
+        docroot = os.path.join(sandbox.dir, "htdocs")
+        os.makedirs(docroot, exist_ok=True)
+        env = ['"EVENTS_BATCH_CONFIG" => "%s"' % sandbox.conf_path]
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                env.append('"%s" => "%s"' % (k, os.environ[k]))
+        with open(conf, "w") as f:
+            f.write("""
+server.modules = ("mod_fastcgi")
+server.document-root = "%(docroot)s"
+server.bind = "127.0.0.1"
+server.port = %(port)d
+server.errorlog = "%(errorlog)s"
+server.pid-file = "%(dir)s/lighttpd.pid"
+server.max-request-size = 65536
+fastcgi.server = ( "%(prefix)s" => ((
+    "socket" => "%(dir)s/eb.sock",
+    "bin-path" => "%(binary)s",
+    "check-local" => "disable",
+    "max-procs" => %(procs)d,
+    "bin-environment" => ( %(env)s ),
+)) )
+""" % {"docroot": docroot, "port": self.port, "errorlog": self.errorlog,
+                "dir": sandbox.dir, "prefix": prefix, "binary": BINARY,
+                "procs": max_procs, "env": ", ".join(env)})
+        self.proc = sandbox.start([which("lighttpd"), "-D", "-f", conf],
+                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(sandbox.dir, "lighttpd-stderr.log"), "wb"))
+        wait_port(self.port)
+        self.prefix = prefix
+
+    def request(self, body, headers=None, method="PUT", path=None, timeout=300):
+        """One HTTP request; headers are HTTP names, None values dropped."""
+        h = {"User-Agent": "eb-tests/1", "x-api-key": API_KEY,
+             "Authorization": "Bearer " + self.sb.token(),
+             "vbasoftware-database": "test", "Content-Type": "application/json"}
+        h.update(headers or {})
+        h = {k: v for k, v in h.items() if v is not None}
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            body = json.dumps(body).encode()
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path or self.prefix, body=body, headers=h)
+            r = c.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            c.close()
+
+    def log(self):
+        """lighttpd's error log, then the workers' stderr (their log lines)."""
+        text = ""
+        for name in (self.errorlog, os.path.join(self.sb.dir, "lighttpd-stderr.log")):
+            if os.path.exists(name):
+                with open(name, errors="replace") as f:
+                    text += f.read()
+        return text
+
+
+
+class TapResult(unittest.TestResult):
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def _line(self, ok, test, note=""):
+        self.n += 1
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, test.id().split(".", 1)[-1], note))
+        sys.stdout.flush()
+
+    def addSuccess(self, test):
+        self._line(True, test)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._line(False, test)
+        self._diag(err)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._line(False, test)
+        self._diag(err)
+
+    def addSkip(self, test, reason):
+        self._line(True, test, " # SKIP " + reason)
+
+    @staticmethod
+    def _diag(err):
+        for line in "".join(traceback.format_exception(*err)).splitlines():
+            print("# " + line)
+
+
+def main(module=None):
+    """Run the TestCases of the calling module, reporting TAP on stdout."""
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[module or "__main__"])
+    print("1..%d" % suite.countTestCases())
+    sys.stdout.flush()
+    result = TapResult()
+    suite.run(result)
+    sys.exit(0 if result.wasSuccessful() else 1)
