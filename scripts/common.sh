@@ -1,0 +1,45 @@
+# Shared by demo.sh and test.sh: install what is missing, and build.
+# Sourced, not run.
+
+# Debian packages needed to build, test and demo events-batch.
+EB_PACKAGES="gcc make autoconf automake pkg-config libc6-dev
+ libfcgi-dev libjansson-dev unixodbc unixodbc-dev libjwt-dev libssl-dev
+ libsqliteodbc sqlite3 libfcgi-bin spawn-fcgi lighttpd libcmocka-dev
+ python3 curl openssl"
+
+eb_install_packages() {
+	missing=""
+	for p in $EB_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing packages:$missing" >&2
+		echo "install them with: sudo apt-get install -y$missing" >&2
+		exit 1
+	fi
+	echo "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq $missing >/dev/null
+}
+
+# eb_build DIR [CONFIGURE ARGS...]: an out-of-tree build in DIR.
+eb_build() {
+	dir=$1
+	shift
+	if [ ! -x "$EB_TOP/configure" ] || [ "$EB_TOP/configure.ac" -nt "$EB_TOP/configure" ]; then
+		(cd "$EB_TOP" && autoreconf -fi >/dev/null 2>&1) || {
+			echo "autoreconf failed" >&2
+			exit 1
+		}
+	fi
+	mkdir -p "$dir"
+	(cd "$dir" && "$EB_TOP/configure" -q "$@" && make -s -j"$(nproc)") >"$dir.build.log" 2>&1 || {
+		tail -40 "$dir.build.log" >&2
+		echo "build in $dir failed (log: $dir.build.log)" >&2
+		exit 1
+	}
+}

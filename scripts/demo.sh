@@ -1,0 +1,101 @@
+#!/bin/sh
+# The demo: install what is missing (as root), build, create the demo SQLite
+# database from sql/schema-sqlite.sql, and serve events-batch behind lighttpd
+# on 127.0.0.1:8080 until Ctrl-C, after printing a curl command that works.
+#
+# Environment: DEMO_PORT (8080), DEMO_DIR (_demo), EB_BUILDDIR (a finished
+# build to use instead of building _build/plain).
+set -eu
+EB_TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$EB_TOP/scripts/common.sh"
+cd "$EB_TOP"
+
+port=${DEMO_PORT:-8080}
+demo=$(mkdir -p "${DEMO_DIR:-_demo}" && cd "${DEMO_DIR:-_demo}" && pwd)
+api_key=demo-api-key
+
+eb_install_packages
+if [ -n "${EB_BUILDDIR:-}" ]; then
+	build=$(cd "$EB_BUILDDIR" && pwd)
+else
+	echo "building (log: _build/plain.build.log) ..."
+	eb_build "$EB_TOP/_build/plain"
+	build=$EB_TOP/_build/plain
+fi
+
+# A fresh database each run, so the first curl creates and the second updates.
+rm -f "$demo/demo.db" "$demo/demo.db-wal" "$demo/demo.db-shm"
+sqlite3 "$demo/demo.db" <sql/schema-sqlite.sql >/dev/null
+[ -f "$demo/jwt.key" ] || (umask 077 && openssl rand -hex 32 >"$demo/jwt.key")
+cat >"$demo/events-batch.conf" <<CONF
+# events-batch demo configuration (made by scripts/demo.sh)
+[limits]
+max_body_bytes = 16777216
+max_batch_items = 10000
+
+[auth]
+# SHA-256 of the demo API key "$api_key"
+api_key_sha256 = $(printf %s "$api_key" | sha256sum | cut -d' ' -f1)
+jwt_algorithm = HS256
+jwt_key_file = $demo/jwt.key
+jwt_user_claim = sub
+jwt_database_claim = vbasoftware-database
+
+[databases]
+demo = Driver=SQLite3;Database=$demo/demo.db;NoCreat=1
+CONF
+
+mkdir -p "$demo/htdocs"
+cat >"$demo/lighttpd.conf" <<CONF
+server.modules = ("mod_fastcgi")
+server.document-root = "$demo/htdocs"
+server.bind = "127.0.0.1"
+server.port = $port
+server.errorlog = "$demo/lighttpd-error.log"
+server.max-request-size = 16384
+fastcgi.server = ( "/events-batch" => ((
+    "socket" => "$demo/events-batch.sock",
+    "bin-path" => "$build/src/events-batch.fcgi",
+    "bin-environment" => ( "EVENTS_BATCH_CONFIG" => "$demo/events-batch.conf" ),
+    "check-local" => "disable",
+    "max-procs" => 2,
+)) )
+CONF
+
+# A token for the demo user, valid for a day, granted the demo database.
+exp=$(($(date +%s) + 86400))
+token=$("$build/tools/mktoken" HS256 "$demo/jwt.key" \
+	"{\"sub\":\"demo\",\"exp\":$exp,\"vbasoftware-database\":\"demo\"}")
+
+cat >"$demo/batch.json" <<'JSON'
+[
+  {"event_ID": 1001, "claim_Audit_Event": false, "process_Automation_Event": true,
+   "reminder": false, "event_Type": "CLAIM_REVIEW", "priority": "High",
+   "subject": "Review pended claim", "due_Date": "2026-12-01T17:00:00Z"},
+  {"event_ID": 1002, "claim_Audit_Event": true, "process_Automation_Event": false,
+   "reminder": true, "event_Type": "CALLBACK", "status": "Open",
+   "subject": "Call member back", "start_Date": "2026-12-02T09:30:00+01:00"},
+  {"event_ID": 1003, "claim_Audit_Event": false, "process_Automation_Event": false,
+   "reminder": false, "meta_Data": "{\"source\": \"demo\"}"}
+]
+JSON
+
+cat <<MSG
+
+events-batch is served at http://127.0.0.1:$port/events-batch (database "demo",
+file $demo/demo.db). Send the sample batch (207: 201 Created the first time,
+200 Updated after):
+
+curl -sS -X PUT 'http://127.0.0.1:$port/events-batch' \\
+  -H 'User-Agent: curl-demo' \\
+  -H 'x-api-key: $api_key' \\
+  -H 'Authorization: Bearer $token' \\
+  -H 'vbasoftware-database: demo' \\
+  -H 'Content-Type: application/json' \\
+  --data-binary @$demo/batch.json
+
+Rows: sqlite3 $demo/demo.db 'SELECT * FROM Event'
+Log lines appear below; Ctrl-C stops the server.
+
+MSG
+exec "$(command -v lighttpd || echo /usr/sbin/lighttpd)" -D -f "$demo/lighttpd.conf"

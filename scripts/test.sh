@@ -1,0 +1,57 @@
+#!/bin/sh
+# Run every test: install what is missing (as root), then build and run
+# `make check` twice, once plainly (warnings are errors) and once with
+# AddressSanitizer and UndefinedBehaviorSanitizer. Ends with the line
+# "N passed, N failed"; exits non-zero when anything failed.
+set -eu
+EB_TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$EB_TOP/scripts/common.sh"
+cd "$EB_TOP"
+
+eb_install_packages
+
+passed=0
+failed=0
+status=0
+
+# run_suite NAME DIR [CONFIGURE ARGS...]
+run_suite() {
+	name=$1
+	dir=$2
+	shift 2
+	echo "== $name: building in $dir"
+	eb_build "$dir" "$@"
+	echo "== $name: make check"
+	if ! (cd "$dir" && make -s -j"$(nproc)" check >"$dir.check.log" 2>&1); then
+		status=1
+		grep -E '^(FAIL|ERROR|XPASS)' "$dir.check.log" || tail -40 "$dir.check.log"
+		for log in $(cd "$dir" && grep -lE '^(not ok|ERROR)' tests/*/*.log 2>/dev/null); do
+			echo "---- $dir/$log"
+			grep -E -A12 '^not ok|^# ' "$dir/$log" | head -80
+		done
+	fi
+	p=$(sed -n 's/^# PASS: *//p' "$dir/test-suite.log" 2>/dev/null | head -1)
+	f=$(sed -n 's/^# FAIL: *//p' "$dir/test-suite.log" 2>/dev/null | head -1)
+	e=$(sed -n 's/^# ERROR: *//p' "$dir/test-suite.log" 2>/dev/null | head -1)
+	p=${p:-0}
+	f=$((${f:-0} + ${e:-0}))
+	if [ "$p" -eq 0 ]; then
+		status=1 # a suite that ran nothing has failed
+		f=$((f + 1))
+	fi
+	echo "== $name: $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+run_suite plain _build/plain --enable-werror
+
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$EB_TOP/tests/lsan.supp:print_suppressions=0"
+run_suite sanitizers _build/sanitizers --enable-werror CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN"
+
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed"
+exit $status
