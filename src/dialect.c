@@ -44,7 +44,6 @@ static const struct dialect dialects[] = {
 		.name = "sqlite",
 		.dbms_prefix = "SQLite",
 		.style = UPSERT_UPDATE_THEN_INSERT,
-		.datetime_as_text = true,
 		.on_connect = sqlite_on_connect,
 		/* IMMEDIATE takes the write lock up front, waiting out other
 		 * writers with the busy timeout instead of failing later. */

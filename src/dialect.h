@@ -20,7 +20,6 @@ struct dialect {
 	const char *name;          /* for logs */
 	const char *dbms_prefix;   /* SQL_DBMS_NAME starts with this */
 	enum upsert_style style;
-	bool datetime_as_text;     /* bind "YYYY-MM-DD HH:MM:SS.SSS" text */
 	const char *const *on_connect; /* statements run once per connection */
 	const char *begin, *commit, *rollback;
 	const char *savepoint, *release, *rollback_to;

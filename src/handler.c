@@ -137,6 +137,8 @@ reset_results(struct request *r)
 static enum db_status
 apply_items(struct request *r, struct db_conn *c, bool careful)
 {
+	/* static: one chunk of rows is ~230 KiB, too much for a stack frame;
+	 * a worker handles one request at a time */
 	static struct event_row rows[CHUNK_ITEMS];
 	struct item_result *pending[CHUNK_ITEMS];
 	char err[EVENT_ERR_MAX];
