@@ -15,6 +15,7 @@
 
 #include <jwt.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "auth.h"
@@ -154,6 +155,37 @@ check_claims(const struct eb_config *cfg, const json_t *claims, time_t now, cons
 	return NULL;
 }
 
+/*
+ * Whether the token's header names exactly the configured algorithm.  libjwt
+ * matches "alg" without regard to case and trusts it, so the header is read
+ * here first: RFC 7515 makes "alg" case-sensitive, and a token that names any
+ * other algorithm (none, or HS* keyed with our RSA public key) never reaches
+ * the signature check.
+ */
+static bool
+header_alg_ok(const struct eb_config *cfg, const char *tok)
+{
+	size_t len = strcspn(tok, "."), b64_len = (len + 3) / 4 * 4;
+	unsigned char b64[AUTH_TOKEN_MAX + 4], raw[AUTH_TOKEN_MAX];
+	json_t *head, *alg;
+	int n;
+	bool ok;
+
+	memcpy(b64, tok, len);
+	for (size_t i = 0; i < len; i++)
+		b64[i] = b64[i] == '-' ? '+' : b64[i] == '_' ? '/' : b64[i];
+	memset(b64 + len, '=', b64_len - len);
+	n = EVP_DecodeBlock(raw, b64, (int)b64_len);
+	if (n < 0)
+		return false;
+	n -= (int)(b64_len - len); /* EVP_DecodeBlock counts padding as zero bytes */
+	head = json_loadb((const char *)raw, n > 0 ? (size_t)n : 0, 0, NULL);
+	alg = json_object_get(head, "alg");
+	ok = json_is_string(alg) && strcmp(json_string_value(alg), jwt_alg_str(cfg->jwt_alg)) == 0;
+	json_decref(head);
+	return ok;
+}
+
 /* Decode and verify the signature with the configured key and algorithm. */
 static const char *
 verify_signature(const struct eb_config *cfg, const char *tok, json_t **claims)
@@ -162,10 +194,11 @@ verify_signature(const struct eb_config *cfg, const char *tok, json_t **claims)
 	char *json;
 	const char *why = NULL;
 
+	if (!header_alg_ok(cfg, tok))
+		return "the token's alg is not the configured algorithm";
 	if (jwt_decode(&jwt, tok, cfg->jwt_key, (int)cfg->jwt_key_len) != 0 || jwt == NULL)
 		return "the token is malformed or its signature does not verify";
-	/* libjwt trusts the header's alg; a token signed any other way
-	 * (none, or HS* keyed with our RSA public key) is refused here */
+	/* header_alg_ok saw the header; this guards libjwt's reading of it */
 	if (jwt_get_alg(jwt) != cfg->jwt_alg) {
 		jwt_free(jwt);
 		return "the token's alg is not the configured algorithm";
