@@ -28,9 +28,10 @@ enum stmt_kind {
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
-	ST_INSERT,
-	ST_UPDATE, /* + variant: which FF_KEEP fields the item gave */
-	ST__COUNT = ST_UPDATE + VARIANTS
+	ST_INSERT, /* UPSERT_UPDATE_THEN_INSERT's second step */
+	ST_WRITE,  /* + variant (which FF_KEEP fields the item gave): the UPDATE,
+		    * or the one upsert statement */
+	ST__COUNT = ST_WRITE + VARIANTS
 };
 
 struct db_stmt {
@@ -172,7 +173,7 @@ field_kept(int f, unsigned variant)
 
 /* "INSERT INTO Event (all columns) VALUES (?, ...)" */
 static void
-build_insert(struct sqlbuf *b, struct db_stmt *st)
+build_insert(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d)
 {
 	sql_add(b, "INSERT INTO Event (");
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
@@ -181,32 +182,69 @@ build_insert(struct sqlbuf *b, struct db_stmt *st)
 		st->params[st->nparams++] = (signed char)f;
 	}
 	sql_add(b, ") VALUES (");
-	for (int f = 0; f < EVENT_NFIELDS; f++)
-		sql_add(b, f ? ", ?" : "?");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		sql_add(b, f ? ", " : "");
+		sql_add(b, dialect_placeholder(d, event_fields[f].type));
+	}
 	sql_add(b, ")");
 }
 
-/* "UPDATE Event SET col = ?, ... WHERE Event_ID = ?", leaving out the kept
- * fields this variant did not get. */
+/* The columns an update sets: all but the key and the kept fields this
+ * variant did not get, as "col = " + the value expression, where the value
+ * is a parameter (NULL from) or from.col. */
 static void
-build_update(struct sqlbuf *b, struct db_stmt *st, unsigned variant)
+build_set_list(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d,
+	       unsigned variant, const char *from)
 {
 	bool first = true;
 
-	sql_add(b, "UPDATE Event SET ");
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
 		if (f == EVENT_KEY || field_kept(f, variant))
 			continue;
 		sql_add(b, first ? "" : ", ");
 		sql_add(b, event_fields[f].column);
-		sql_add(b, " = ?");
-		st->params[st->nparams++] = (signed char)f;
+		sql_add(b, " = ");
+		if (from == NULL) {
+			sql_add(b, dialect_placeholder(d, event_fields[f].type));
+			st->params[st->nparams++] = (signed char)f;
+		} else {
+			sql_add(b, from);
+			sql_add(b, event_fields[f].column);
+			sql_add(b, strcmp(from, "VALUES(") == 0 ? ")" : "");
+		}
 		first = false;
 	}
-	sql_add(b, " WHERE ");
-	sql_add(b, event_fields[EVENT_KEY].column);
-	sql_add(b, " = ?");
-	st->params[st->nparams++] = EVENT_KEY;
+}
+
+/* The statement that writes one row for this variant. */
+static void
+build_write(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, unsigned variant)
+{
+	switch (d->style) {
+	case UPSERT_UPDATE_THEN_INSERT:
+		sql_add(b, "UPDATE Event SET ");
+		build_set_list(b, st, d, variant, NULL);
+		sql_add(b, " WHERE ");
+		sql_add(b, event_fields[EVENT_KEY].column);
+		sql_add(b, " = ");
+		sql_add(b, dialect_placeholder(d, event_fields[EVENT_KEY].type));
+		st->params[st->nparams++] = EVENT_KEY;
+		break;
+	case UPSERT_ON_CONFLICT_RETURNING:
+		build_insert(b, st, d);
+		sql_add(b, " ON CONFLICT (");
+		sql_add(b, event_fields[EVENT_KEY].column);
+		sql_add(b, ") DO UPDATE SET ");
+		build_set_list(b, st, d, variant, "EXCLUDED.");
+		/* xmax is 0 on a freshly inserted row version */
+		sql_add(b, " RETURNING CAST((xmax = 0) AS INTEGER)");
+		break;
+	case UPSERT_ON_DUPLICATE_KEY:
+		build_insert(b, st, d);
+		sql_add(b, " ON DUPLICATE KEY UPDATE ");
+		build_set_list(b, st, d, variant, "VALUES(");
+		break;
+	}
 }
 
 static const char *
@@ -237,9 +275,9 @@ stmt_get(struct db_conn *c, int k, char sqlstate[6], long *native)
 	text = fixed_text(c->dialect, (enum stmt_kind)k);
 	if (text == NULL) {
 		if (k == ST_INSERT)
-			build_insert(&b, st);
+			build_insert(&b, st, c->dialect);
 		else
-			build_update(&b, st, (unsigned)(k - ST_UPDATE));
+			build_write(&b, st, c->dialect, (unsigned)(k - ST_WRITE));
 		if (b.overflow)
 			return NULL;
 		text = b.text;
@@ -301,12 +339,15 @@ bind_param(struct db_conn *c, struct db_stmt *st, int p, const struct event_row 
 					      stype, size, 0, ptr, 0, &pb->ind));
 }
 
-/* Run a prepared statement, binding row's fields when it has parameters. */
+/* Run a prepared statement, binding row's fields when it has parameters.
+ * rows: the affected-row count; fetched: the first column of the first row
+ * of its result (for RETURNING), or -1 when there is none. */
 static bool
 stmt_run(struct db_conn *c, struct db_stmt *st, const struct event_row *row,
-	 char sqlstate[6], long *native, SQLLEN *rows)
+	 char sqlstate[6], long *native, SQLLEN *rows, SQLINTEGER *fetched)
 {
 	SQLRETURN rc;
+	SQLLEN ind = 0;
 
 	for (int p = 0; p < st->nparams; p++) {
 		if (!bind_param(c, st, p + 1, row, st->params[p])) {
@@ -322,8 +363,32 @@ stmt_run(struct db_conn *c, struct db_stmt *st, const struct event_row *row,
 	}
 	if (rows != NULL && !SQL_SUCCEEDED(SQLRowCount(st->h, rows)))
 		*rows = 0;
+	if (fetched != NULL) {
+		*fetched = -1;
+		rc = SQLFetch(st->h);
+		if (rc != SQL_NO_DATA && !SQL_SUCCEEDED(rc)) {
+			diag(SQL_HANDLE_STMT, st->h, "fetch", sqlstate, native);
+			SQLFreeStmt(st->h, SQL_CLOSE);
+			return false;
+		}
+		if (rc != SQL_NO_DATA &&
+		    (!SQL_SUCCEEDED(SQLGetData(st->h, 1, SQL_C_SLONG, fetched, 0, &ind)) ||
+		     ind == SQL_NULL_DATA))
+			*fetched = -1;
+	}
 	SQLFreeStmt(st->h, SQL_CLOSE);
 	return true;
+}
+
+static enum db_status
+status_of(const struct db_conn *c, const char *state, long native)
+{
+	switch (dialect_error_scope(c->dialect, state, native)) {
+	case ERR_FATAL: return DB_UNAVAILABLE;
+	case ERR_CONFLICT: return DB_CONFLICT;
+	case ERR_ITEM: break;
+	}
+	return DB_FAILED;
 }
 
 /* Run the fixed statement k; on failure classify it. */
@@ -334,9 +399,9 @@ run_fixed(struct db_conn *c, enum stmt_kind k)
 	long native = 0;
 	struct db_stmt *st = stmt_get(c, k, state, &native);
 
-	if (st != NULL && stmt_run(c, st, NULL, state, &native, NULL))
+	if (st != NULL && stmt_run(c, st, NULL, state, &native, NULL, NULL))
 		return DB_OK;
-	return dialect_error_is_fatal(c->dialect, state, native) ? DB_UNAVAILABLE : DB_FAILED;
+	return status_of(c, state, native);
 }
 
 static void
@@ -430,12 +495,27 @@ static enum row_outcome
 upsert_row(struct db_conn *c, const struct event_row *row, bool *created,
 	   char state[6], long *native)
 {
-	struct db_stmt *st = stmt_get(c, ST_UPDATE + update_variant(row), state, native);
+	struct db_stmt *st = stmt_get(c, ST_WRITE + update_variant(row), state, native);
+	SQLINTEGER inserted = -1;
 	SQLLEN n = 0;
 
 	if (st == NULL)
 		return ROW_NO_STATEMENT;
-	if (!stmt_run(c, st, row, state, native, &n))
+	switch (c->dialect->style) {
+	case UPSERT_ON_CONFLICT_RETURNING:
+		if (!stmt_run(c, st, row, state, native, NULL, &inserted))
+			return ROW_REFUSED;
+		*created = inserted == 1;
+		return ROW_STORED;
+	case UPSERT_ON_DUPLICATE_KEY:
+		if (!stmt_run(c, st, row, state, native, &n, NULL))
+			return ROW_REFUSED;
+		*created = n == 1;
+		return ROW_STORED;
+	case UPSERT_UPDATE_THEN_INSERT:
+		break;
+	}
+	if (!stmt_run(c, st, row, state, native, &n, NULL))
 		return ROW_REFUSED;
 	*created = n == 0;
 	if (n > 0)
@@ -443,7 +523,7 @@ upsert_row(struct db_conn *c, const struct event_row *row, bool *created,
 	st = stmt_get(c, ST_INSERT, state, native);
 	if (st == NULL)
 		return ROW_NO_STATEMENT;
-	return stmt_run(c, st, row, state, native, NULL) ? ROW_STORED : ROW_REFUSED;
+	return stmt_run(c, st, row, state, native, NULL, NULL) ? ROW_STORED : ROW_REFUSED;
 }
 
 static void
@@ -484,8 +564,9 @@ db_store(struct db_conn *c, const struct event_row *rows,
 				return st;
 			continue;
 		}
-		if (dialect_error_is_fatal(c->dialect, state, native))
-			return DB_UNAVAILABLE;
+		st = status_of(c, state, native);
+		if (st != DB_FAILED)
+			return st;
 		if (outcome == ROW_NO_STATEMENT)
 			return DB_FAILED;
 		if (!careful)

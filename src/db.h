@@ -17,6 +17,7 @@ struct db_conn;
 enum db_status {
 	DB_OK,
 	DB_RETRY_CAREFUL, /* an item failed on the fast path: roll back, redo carefully */
+	DB_CONFLICT,      /* deadlock or serialization failure: roll back, run again */
 	DB_UNAVAILABLE,   /* connection, lock or disk trouble: 503, nothing applied */
 	DB_FAILED,        /* the database is not usable as configured: 500 */
 };

@@ -10,7 +10,6 @@
 /* SQLSTATE classes that are never one item's fault, on any database. */
 static const char *const common_fatal_states[] = {
 	"08",  /* connection exception */
-	"40",  /* transaction rollback: serialization failure, deadlock */
 	"25",  /* invalid transaction state, read-only transaction */
 	"53",  /* insufficient resources: disk full, out of memory */
 	"57",  /* operator intervention: shutdown, cancel */
@@ -19,9 +18,13 @@ static const char *const common_fatal_states[] = {
 	NULL,
 };
 
+/* Serialization failure and deadlock: the batch can simply run again. */
+static const char *const common_conflict_states[] = {"40001", "40P01", NULL};
+
+static const int no_natives[] = {0};
+
 static const char *const sqlite_on_connect[] = {
 	"PRAGMA journal_mode=WAL",
-	"PRAGMA foreign_keys=OFF",
 	NULL,
 };
 
@@ -39,6 +42,27 @@ static const int sqlite_fatal_natives[] = {
 	0,
 };
 
+static const char *const mariadb_on_connect[] = {
+	/* no gap locks: concurrent upserts of neighbouring ids do not block */
+	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+	NULL,
+};
+
+/* MariaDB error numbers that abort a batch. */
+static const int mariadb_fatal_natives[] = {
+	1021, /* disk full */
+	1040, /* too many connections */
+	1114, /* table is full */
+	1205, /* lock wait timeout */
+	1290, /* read-only (--read-only) */
+	1836, /* read-only mode */
+	2006, /* server has gone away */
+	2013, /* lost connection */
+	0,
+};
+
+static const int mariadb_conflict_natives[] = {1213 /* deadlock */, 0};
+
 static const struct dialect dialects[] = {
 	{
 		.name = "sqlite",
@@ -54,8 +78,46 @@ static const struct dialect dialects[] = {
 		.release = "RELEASE SAVEPOINT eb_item",
 		.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",
 		.fatal_sqlstates = common_fatal_states,
+		.conflict_sqlstates = common_conflict_states,
 		.fatal_natives = sqlite_fatal_natives,
+		.conflict_natives = no_natives,
 		.native_mask = 0xff,
+	},
+	{
+		.name = "postgresql",
+		.dbms_prefix = "PostgreSQL",
+		.style = UPSERT_ON_CONFLICT_RETURNING,
+		/* text and integers do not cast to these implicitly */
+		.placeholder = {[FT_BOOL] = "CAST(? AS BOOLEAN)",
+				[FT_DATETIME] = "CAST(? AS TIMESTAMP)"},
+		.begin = "BEGIN",
+		.commit = "COMMIT",
+		.rollback = "ROLLBACK",
+		.savepoint = "SAVEPOINT eb_item",
+		.release = "RELEASE SAVEPOINT eb_item",
+		.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",
+		.fatal_sqlstates = common_fatal_states,
+		.conflict_sqlstates = common_conflict_states,
+		.fatal_natives = no_natives,
+		.conflict_natives = no_natives,
+		.native_mask = ~0,
+	},
+	{
+		.name = "mariadb",
+		.dbms_prefix = "MariaDB",
+		.style = UPSERT_ON_DUPLICATE_KEY,
+		.on_connect = mariadb_on_connect,
+		.begin = "START TRANSACTION",
+		.commit = "COMMIT",
+		.rollback = "ROLLBACK",
+		.savepoint = "SAVEPOINT eb_item",
+		.release = "RELEASE SAVEPOINT eb_item",
+		.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",
+		.fatal_sqlstates = common_fatal_states,
+		.conflict_sqlstates = common_conflict_states,
+		.fatal_natives = mariadb_fatal_natives,
+		.conflict_natives = mariadb_conflict_natives,
+		.native_mask = ~0,
 	},
 };
 
@@ -68,14 +130,37 @@ dialect_find(const char *dbms_name)
 	return NULL;
 }
 
-bool
-dialect_error_is_fatal(const struct dialect *d, const char *sqlstate, long native)
+static bool
+state_in(const char *const *list, const char *sqlstate)
 {
-	for (const char *const *s = d->fatal_sqlstates; *s; s++)
+	for (const char *const *s = list; *s; s++)
 		if (strncmp(sqlstate, *s, strlen(*s)) == 0)
 			return true;
-	for (const int *n = d->fatal_natives; *n; n++)
-		if ((native & d->native_mask) == *n)
+	return false;
+}
+
+static bool
+native_in(const int *list, long native)
+{
+	for (const int *n = list; *n; n++)
+		if (native == *n)
 			return true;
 	return false;
+}
+
+enum error_scope
+dialect_error_scope(const struct dialect *d, const char *sqlstate, long native)
+{
+	native &= d->native_mask;
+	if (state_in(d->conflict_sqlstates, sqlstate) || native_in(d->conflict_natives, native))
+		return ERR_CONFLICT;
+	if (state_in(d->fatal_sqlstates, sqlstate) || native_in(d->fatal_natives, native))
+		return ERR_FATAL;
+	return ERR_ITEM;
+}
+
+const char *
+dialect_placeholder(const struct dialect *d, enum event_type t)
+{
+	return d->placeholder[t] != NULL ? d->placeholder[t] : "?";
 }

@@ -3,37 +3,58 @@
  *
  * The storage code (db.c) is written once; a dialect gives it the statement
  * texts it cannot derive from the field table, how to tell created from
- * updated, and which errors abort a whole batch rather than one item.
+ * updated, and which errors are nobody's item.
  */
 #ifndef EB_DIALECT_H
 #define EB_DIALECT_H
 
 #include <stdbool.h>
 
+#include "event.h"
+
 enum upsert_style {
 	/* UPDATE ... WHERE key; when no row matched, INSERT.  Safe where the
 	 * transaction already holds the write lock (SQLite BEGIN IMMEDIATE). */
 	UPSERT_UPDATE_THEN_INSERT,
+	/* INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING (xmax = 0):
+	 * one statement, its one row says whether it inserted (PostgreSQL). */
+	UPSERT_ON_CONFLICT_RETURNING,
+	/* INSERT ... ON DUPLICATE KEY UPDATE: 1 affected row for an insert,
+	 * 2 (or 0 when nothing changed) for an update (MariaDB, without the
+	 * FOUND_ROWS client option). */
+	UPSERT_ON_DUPLICATE_KEY,
+};
+
+/* How an error bears on the batch. */
+enum error_scope {
+	ERR_ITEM,     /* this row's fault: report it, go on with the others */
+	ERR_CONFLICT, /* deadlock or serialization failure: run the batch again */
+	ERR_FATAL,    /* connection, lock timeout, disk: 503, nothing applied */
 };
 
 struct dialect {
 	const char *name;          /* for logs */
 	const char *dbms_prefix;   /* SQL_DBMS_NAME starts with this */
 	enum upsert_style style;
+	/* the parameter marker for each enum event_type; NULL means "?" */
+	const char *placeholder[FT_DATETIME + 1];
 	const char *const *on_connect; /* statements run once per connection */
 	const char *begin, *commit, *rollback;
 	const char *savepoint, *release, *rollback_to;
-	/* Errors that doom the whole batch (lock timeout, disk full, lost
-	 * connection...): SQLSTATE class prefixes, and driver native codes. */
-	const char *const *fatal_sqlstates;
-	const int *fatal_natives;
+	const char *const *fatal_sqlstates;  /* SQLSTATE prefixes */
+	const char *const *conflict_sqlstates;
+	const int *fatal_natives;            /* driver native codes, 0-terminated */
+	const int *conflict_natives;
 	int native_mask; /* applied to the native code before matching */
 };
 
 /* The dialect whose dbms_prefix matches dbms_name, or NULL. */
 const struct dialect *dialect_find(const char *dbms_name);
 
-/* Whether an error with this SQLSTATE and native code aborts the batch. */
-bool dialect_error_is_fatal(const struct dialect *d, const char *sqlstate, long native);
+/* What an error with this SQLSTATE and native code means for the batch. */
+enum error_scope dialect_error_scope(const struct dialect *d, const char *sqlstate, long native);
+
+/* The parameter marker for a field of type t. */
+const char *dialect_placeholder(const struct dialect *d, enum event_type t);
 
 #endif

@@ -24,6 +24,8 @@
 
 /* Items validated and stored together: bounds memory, not behaviour. */
 #define CHUNK_ITEMS 256
+/* Runs of a batch that met a deadlock before it answers 503. */
+#define MAX_ATTEMPTS 3
 
 struct request {
 	const struct eb_config *cfg;
@@ -38,6 +40,7 @@ struct request {
 	char detail[512];
 	json_t *items;
 	struct item_result *results;
+	size_t *order; /* the order items are written in: by event_ID */
 	size_t n_items;
 	struct event_defaults defs;
 };
@@ -133,6 +136,51 @@ reset_results(struct request *r)
 	}
 }
 
+/* The id an item will be written under, for ordering; invalid ids first. */
+static long long
+order_key(const json_t *item)
+{
+	const json_t *id = json_object_get(item, event_fields[EVENT_KEY].json);
+
+	if (!json_is_integer(id) || json_integer_value(id) < INT32_MIN ||
+	    json_integer_value(id) > INT32_MAX)
+		return (long long)INT32_MIN - 1;
+	return json_integer_value(id);
+}
+
+static const json_t *sort_items; /* qsort has no context argument */
+
+static int
+compare_order(const void *a, const void *b)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	long long ki = order_key(json_array_get(sort_items, i));
+	long long kj = order_key(json_array_get(sort_items, j));
+
+	if (ki != kj)
+		return ki < kj ? -1 : 1;
+	return i < j ? -1 : i > j; /* stable: the same id keeps batch order */
+}
+
+/*
+ * Write items in ascending event_ID, so that concurrent batches take row
+ * locks in one order and cannot deadlock; repeats of an id keep their order
+ * in the batch, so the later one still wins.  Results stay in input order.
+ */
+static bool
+order_items(struct request *r)
+{
+	r->order = malloc((r->n_items ? r->n_items : 1) * sizeof(*r->order));
+	if (r->order == NULL)
+		return false;
+	for (size_t i = 0; i < r->n_items; i++)
+		r->order[i] = i;
+	sort_items = r->items;
+	qsort(r->order, r->n_items, sizeof(*r->order), compare_order);
+	sort_items = NULL;
+	return true;
+}
+
 /* Validate every item and store the valid ones, a chunk at a time. */
 static enum db_status
 apply_items(struct request *r, struct db_conn *c, bool careful)
@@ -145,7 +193,8 @@ apply_items(struct request *r, struct db_conn *c, bool careful)
 	size_t n = 0;
 	enum db_status st;
 
-	for (size_t i = 0; i < r->n_items; i++) {
+	for (size_t k = 0; k < r->n_items; k++) {
+		size_t i = r->order[k];
 		struct item_result *res = &r->results[i];
 		if (event_validate(json_array_get(r->items, i), &r->defs, &rows[n], &res->id,
 				   &res->id_valid, err)) {
@@ -154,7 +203,7 @@ apply_items(struct request *r, struct db_conn *c, bool careful)
 			res->status = 400;
 			res->detail = strdup(err);
 		}
-		if (n == CHUNK_ITEMS || (i + 1 == r->n_items && n > 0)) {
+		if (n == CHUNK_ITEMS || (k + 1 == r->n_items && n > 0)) {
 			if ((st = db_store(c, rows, pending, n, careful)) != DB_OK)
 				return st;
 			n = 0;
@@ -174,33 +223,47 @@ db_error(struct request *r, enum db_status st)
 	return EB_ERR_DB_UNAVAILABLE;
 }
 
+/* One run of the batch: begin, write every item, commit.  When the
+ * database refuses an item, the batch is redone with a savepoint per item
+ * so that exactly the refused items fail. */
+static enum db_status
+attempt_batch(struct request *r)
+{
+	struct db_conn *c = NULL;
+	enum db_status st = db_begin(r->pool, r->db, &c);
+	bool careful = false;
+
+	while (st == DB_OK) {
+		st = apply_items(r, c, careful);
+		if (st == DB_OK)
+			return db_commit(c);
+		db_rollback(c);
+		if (st != DB_RETRY_CAREFUL)
+			return st;
+		careful = true;
+		reset_results(r);
+		st = db_begin(r->pool, r->db, &c);
+	}
+	return st;
+}
+
 /* Row 12 and §7: one transaction for the batch, committed before the 207. */
 static enum eb_err
 store_items(struct request *r)
 {
-	struct db_conn *c = NULL;
 	enum db_status st;
 
 	eb_time_now(&r->defs.now);
 	r->defs.user = r->who.user;
-	st = db_begin(r->pool, r->db, &c);
-	if (st != DB_OK)
-		return db_error(r, st);
-	st = apply_items(r, c, false);
-	if (st == DB_RETRY_CAREFUL) {
-		/* an item failed: redo the batch with a savepoint per item */
-		db_rollback(c);
+	if (!order_items(r))
+		return snprintf(r->detail, sizeof(r->detail), "out of memory"), EB_ERR_INTERNAL;
+	for (int attempt = 1;; attempt++) {
+		st = attempt_batch(r);
+		if (st != DB_CONFLICT || attempt == MAX_ATTEMPTS)
+			break;
+		log_msg("deadlock or serialization failure; running the batch again");
 		reset_results(r);
-		st = db_begin(r->pool, r->db, &c);
-		if (st != DB_OK)
-			return db_error(r, st);
-		st = apply_items(r, c, true);
 	}
-	if (st != DB_OK) {
-		db_rollback(c);
-		return db_error(r, st);
-	}
-	st = db_commit(c);
 	return st == DB_OK ? EB_OK : db_error(r, st);
 }
 
@@ -251,6 +314,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	log_set_activity(NULL);
 	reset_results(&r);
 	free(r.results);
+	free(r.order);
 	json_decref(r.items);
 	auth_principal_free(&r.who);
 	return status;
