@@ -1,15 +1,18 @@
 # Shared by demo.sh and test.sh: install what is missing, and build.
 # Sourced, not run.
 
-# Debian packages needed to build, test and demo events-batch.
+# Debian packages needed to build and run the demo (SQLite, lighttpd).
 EB_PACKAGES="gcc make autoconf automake pkg-config libc6-dev
  libfcgi-dev libjansson-dev unixodbc unixodbc-dev libjwt-dev libssl-dev
- libsqliteodbc sqlite3 libfcgi-bin spawn-fcgi lighttpd libcmocka-dev
- python3 curl openssl"
+ libsqliteodbc sqlite3 lighttpd python3 curl openssl"
+# ... and to run every test: database servers and their ODBC drivers too.
+EB_TEST_PACKAGES="$EB_PACKAGES libcmocka-dev libfcgi-bin spawn-fcgi
+ postgresql mariadb-server odbc-postgresql odbc-mariadb"
 
+# eb_install_packages PACKAGES: install those missing (as root).
 eb_install_packages() {
 	missing=""
-	for p in $EB_PACKAGES; do
+	for p in $1; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 			missing="$missing $p"
 	done

@@ -14,7 +14,7 @@ port=${DEMO_PORT:-8080}
 demo=$(mkdir -p "${DEMO_DIR:-_demo}" && cd "${DEMO_DIR:-_demo}" && pwd)
 api_key=demo-api-key
 
-eb_install_packages
+eb_install_packages "$EB_PACKAGES"
 if [ -n "${EB_BUILDDIR:-}" ]; then
 	build=$(cd "$EB_BUILDDIR" && pwd)
 else

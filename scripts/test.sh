@@ -8,7 +8,7 @@ EB_TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$EB_TOP/scripts/common.sh"
 cd "$EB_TOP"
 
-eb_install_packages
+eb_install_packages "$EB_TEST_PACKAGES"
 
 passed=0
 failed=0
