@@ -130,7 +130,7 @@ read_items(struct request *r)
 static void
 reset_results(struct request *r)
 {
-	for (size_t i = 0; i < r->n_items; i++) {
+	for (size_t i = 0; r->results != NULL && i < r->n_items; i++) {
 		free(r->results[i].detail);
 		memset(&r->results[i], 0, sizeof(r->results[i]));
 	}

@@ -43,7 +43,8 @@ on_stop_signal(int sig)
 	FCGX_ShutdownPending();
 }
 
-/* Handle SIGTERM/SIGUSR1 ourselves, blocked except while waiting. */
+/* Handle SIGTERM/SIGUSR1 ourselves, blocked except while waiting for a
+ * request; *waiting_mask is the mask to wait with. */
 static void
 setup_signals(sigset_t *waiting_mask)
 {
@@ -53,7 +54,9 @@ setup_signals(sigset_t *waiting_mask)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART; /* reads and writes of a request carry on */
+	/* no SA_RESTART: a blocking accept() must return EINTR to stop; while a
+	 * request runs the signals are blocked, so its I/O is never interrupted */
+	sa.sa_flags = 0;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
@@ -90,13 +93,23 @@ serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
 {
 	FCGX_Request req;
 
-	if (FCGX_InitRequest(&req, listen_fd, 0) != 0) {
+	/* FAIL_ACCEPT_ON_INTR: libfcgi's accept loop gives up when a stop signal
+	 * interrupts it, instead of waiting for the next connection */
+	if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_msg("cannot initialise a FastCGI request");
 		return 1;
 	}
 	while (wait_for_connection(listen_fd, waiting_mask)) {
 		struct eb_transport t;
-		if (FCGX_Accept_r(&req) < 0)
+		sigset_t blocked;
+		int rc;
+
+		/* libfcgi may accept a connection that brings no request and
+		 * block in accept() again: let a stop signal interrupt that */
+		sigprocmask(SIG_SETMASK, waiting_mask, &blocked);
+		rc = FCGX_Accept_r(&req);
+		sigprocmask(SIG_SETMASK, &blocked, NULL);
+		if (rc < 0)
 			break;
 		transport_fcgi_init(&t, &req);
 		handler_serve(cfg, pool, &t);

@@ -264,11 +264,34 @@ fastcgi.server = ( "%(prefix)s" => ((
 
 
 class TapResult(unittest.TestResult):
+    """One TAP line per test method; a failed subTest fails its method."""
+
     def __init__(self):
         super().__init__()
         self.n = 0
+        self._reported = False
+        self._sub_errors = []
+
+    def startTest(self, test):
+        super().startTest(test)
+        self._reported = False
+        self._sub_errors = []
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._sub_errors.append((subtest, err))
+
+    def stopTest(self, test):
+        if not self._reported and self._sub_errors:
+            self._line(False, test)
+            for subtest, err in self._sub_errors:
+                print("# in %s" % subtest.id())
+                self._diag(err)
+        super().stopTest(test)
 
     def _line(self, ok, test, note=""):
+        self._reported = True
         self.n += 1
         print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, test.id().split(".", 1)[-1], note))
         sys.stdout.flush()
