@@ -53,6 +53,7 @@ struct db_conn {
 	SQLHDBC dbc;
 	bool open;
 	const struct dialect *dialect;
+	const char *suffix; /* the dialect's connect_suffix, once known */
 	struct db_stmt stmts[ST__COUNT];
 	struct param_buf pbuf[EVENT_NFIELDS + 1];
 };
@@ -76,6 +77,9 @@ diag(SQLSMALLINT type, SQLHANDLE h, const char *what, char sqlstate[6], long *na
 
 	if (!SQL_SUCCEEDED(SQLGetDiagRec(type, h, 1, state, &nat, msg, sizeof(msg), &len)))
 		strcpy((char *)state, "HY000");
+	for (SQLCHAR *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' '; /* one log line per message */
 	if (sqlstate != NULL)
 		memcpy(sqlstate, state, 6);
 	if (native != NULL)
@@ -391,13 +395,32 @@ status_of(const struct db_conn *c, const char *state, long native)
 	return DB_FAILED;
 }
 
+/* Commit or roll back through ODBC, for dialects without the SQL text. */
+static enum db_status
+end_transaction(struct db_conn *c, SQLSMALLINT how)
+{
+	char state[6] = "HY000";
+	long native = 0;
+
+	if (SQL_SUCCEEDED(SQLEndTran(SQL_HANDLE_DBC, c->dbc, how)))
+		return DB_OK;
+	diag(SQL_HANDLE_DBC, c->dbc, how == SQL_COMMIT ? "commit" : "rollback", state, &native);
+	return status_of(c, state, native);
+}
+
 /* Run the fixed statement k; on failure classify it. */
 static enum db_status
 run_fixed(struct db_conn *c, enum stmt_kind k)
 {
 	char state[6] = "HY000";
 	long native = 0;
-	struct db_stmt *st = stmt_get(c, k, state, &native);
+	struct db_stmt *st;
+
+	if (k == ST_COMMIT && c->dialect->commit == NULL)
+		return end_transaction(c, SQL_COMMIT);
+	if (k == ST_ROLLBACK && c->dialect->rollback == NULL)
+		return end_transaction(c, SQL_ROLLBACK);
+	st = stmt_get(c, k, state, &native);
 
 	if (st != NULL && stmt_run(c, st, NULL, state, &native, NULL, NULL))
 		return DB_OK;
@@ -417,32 +440,68 @@ run_on_connect(struct db_conn *c)
 	}
 }
 
+/* Connect with the configured string, plus the dialect's suffix once known. */
+static bool
+driver_connect(struct db_pool *pool, struct db_conn *c)
+{
+	size_t n = strlen(c->db->connect) + (c->suffix ? strlen(c->suffix) : 0) + 1;
+	char *text = malloc(n);
+	SQLSMALLINT len;
+	bool ok;
+
+	if (text == NULL)
+		return false;
+	snprintf(text, n, "%s%s", c->db->connect, c->suffix ? c->suffix : "");
+	ok = SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, pool->env, &c->dbc));
+	if (!ok)
+		c->dbc = SQL_NULL_HDBC;
+	if (ok) {
+		SQLSetConnectAttr(c->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)5, 0);
+		ok = SQL_SUCCEEDED(SQLDriverConnect(c->dbc, NULL, (SQLCHAR *)text, SQL_NTS, NULL, 0,
+						    &len, SQL_DRIVER_NOPROMPT));
+		if (!ok)
+			diag(SQL_HANDLE_DBC, c->dbc, "connect", NULL, NULL);
+	}
+	explicit_bzero(text, n); /* it may hold a password */
+	free(text);
+	c->open = ok;
+	if (!ok)
+		conn_close(c);
+	return ok;
+}
+
 static enum db_status
 conn_open(struct db_pool *pool, struct db_conn *c)
 {
 	SQLCHAR dbms[128] = "";
 	SQLSMALLINT len;
+	const struct dialect *d;
 
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, pool->env, &c->dbc))) {
-		c->dbc = SQL_NULL_HDBC;
+	if (!driver_connect(pool, c))
 		return DB_UNAVAILABLE;
-	}
-	SQLSetConnectAttr(c->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)5, 0);
-	if (!SQL_SUCCEEDED(SQLDriverConnect(c->dbc, NULL, (SQLCHAR *)c->db->connect, SQL_NTS,
-					    NULL, 0, &len, SQL_DRIVER_NOPROMPT))) {
-		diag(SQL_HANDLE_DBC, c->dbc, "connect", NULL, NULL);
-		conn_close(c);
-		return DB_UNAVAILABLE;
-	}
-	c->open = true;
 	if (!SQL_SUCCEEDED(SQLGetInfo(c->dbc, SQL_DBMS_NAME, dbms, sizeof(dbms), &len)) ||
-	    (c->dialect = dialect_find((char *)dbms)) == NULL) {
+	    (d = dialect_find((char *)dbms)) == NULL) {
 		log_msg("database %s: unsupported DBMS '%s'", c->db->name, dbms);
 		conn_close(c);
 		return DB_FAILED;
 	}
+	if (d->connect_suffix != NULL && c->suffix != d->connect_suffix) {
+		/* now that the dialect is known, connect again with its settings */
+		conn_close(c);
+		c->suffix = d->connect_suffix;
+		if (!driver_connect(pool, c))
+			return DB_UNAVAILABLE;
+	}
+	c->dialect = d;
+	if (d->commit == NULL &&
+	    !SQL_SUCCEEDED(SQLSetConnectAttr(c->dbc, SQL_ATTR_AUTOCOMMIT,
+					     (SQLPOINTER)SQL_AUTOCOMMIT_OFF, 0))) {
+		diag(SQL_HANDLE_DBC, c->dbc, "autocommit off", NULL, NULL);
+		conn_close(c);
+		return DB_UNAVAILABLE;
+	}
 	run_on_connect(c);
-	log_msg("database %s: connected (%s)", c->db->name, c->dialect->name);
+	log_msg("database %s: connected (%s)", c->db->name, d->name);
 	return DB_OK;
 }
 

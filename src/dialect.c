@@ -90,9 +90,12 @@ static const struct dialect dialects[] = {
 		/* text and integers do not cast to these implicitly */
 		.placeholder = {[FT_BOOL] = "CAST(? AS BOOLEAN)",
 				[FT_DATETIME] = "CAST(? AS TIMESTAMP)"},
-		.begin = "BEGIN",
-		.commit = "COMMIT",
-		.rollback = "ROLLBACK",
+		/* psqlODBC's own per-statement savepoints (its default
+		 * "rollback on errors" level) clash with the per-item ones:
+		 * level 0 leaves error handling to the program */
+		.connect_suffix = ";Protocol=7.4-0",
+		/* autocommit off: the driver sends BEGIN with this statement */
+		.begin = "SELECT 1",
 		.savepoint = "SAVEPOINT eb_item",
 		.release = "RELEASE SAVEPOINT eb_item",
 		.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",

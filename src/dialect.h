@@ -38,7 +38,15 @@ struct dialect {
 	enum upsert_style style;
 	/* the parameter marker for each enum event_type; NULL means "?" */
 	const char *placeholder[FT_DATETIME + 1];
+	/* Appended to the configured connection string once the dialect is
+	 * known (the first connection is then opened again), for driver
+	 * settings the storage code depends on; NULL for none. */
+	const char *connect_suffix;
 	const char *const *on_connect; /* statements run once per connection */
+	/* Transactions: begin is always run (its round trip also proves a
+	 * cached connection alive). commit and rollback NULL: the ODBC way,
+	 * autocommit off and SQLEndTran, for drivers that track the
+	 * transaction themselves. */
 	const char *begin, *commit, *rollback;
 	const char *savepoint, *release, *rollback_to;
 	const char *const *fatal_sqlstates;  /* SQLSTATE prefixes */
