@@ -63,6 +63,14 @@ static const int mariadb_fatal_natives[] = {
 
 static const int mariadb_conflict_natives[] = {1213 /* deadlock */, 0};
 
+/* What every dialect shares: standard savepoints and SQLSTATE classes. */
+#define STANDARD_SQL                                            \
+	.savepoint = "SAVEPOINT eb_item",                       \
+	.release = "RELEASE SAVEPOINT eb_item",                 \
+	.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",         \
+	.fatal_sqlstates = common_fatal_states,                 \
+	.conflict_sqlstates = common_conflict_states
+
 static const struct dialect dialects[] = {
 	{
 		.name = "sqlite",
@@ -74,11 +82,7 @@ static const struct dialect dialects[] = {
 		.begin = "BEGIN IMMEDIATE",
 		.commit = "COMMIT",
 		.rollback = "ROLLBACK",
-		.savepoint = "SAVEPOINT eb_item",
-		.release = "RELEASE SAVEPOINT eb_item",
-		.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",
-		.fatal_sqlstates = common_fatal_states,
-		.conflict_sqlstates = common_conflict_states,
+		STANDARD_SQL,
 		.fatal_natives = sqlite_fatal_natives,
 		.conflict_natives = no_natives,
 		.native_mask = 0xff,
@@ -96,11 +100,7 @@ static const struct dialect dialects[] = {
 		.connect_suffix = ";Protocol=7.4-0",
 		/* autocommit off: the driver sends BEGIN with this statement */
 		.begin = "SELECT 1",
-		.savepoint = "SAVEPOINT eb_item",
-		.release = "RELEASE SAVEPOINT eb_item",
-		.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",
-		.fatal_sqlstates = common_fatal_states,
-		.conflict_sqlstates = common_conflict_states,
+		STANDARD_SQL,
 		.fatal_natives = no_natives,
 		.conflict_natives = no_natives,
 		.native_mask = ~0,
@@ -113,11 +113,7 @@ static const struct dialect dialects[] = {
 		.begin = "START TRANSACTION",
 		.commit = "COMMIT",
 		.rollback = "ROLLBACK",
-		.savepoint = "SAVEPOINT eb_item",
-		.release = "RELEASE SAVEPOINT eb_item",
-		.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",
-		.fatal_sqlstates = common_fatal_states,
-		.conflict_sqlstates = common_conflict_states,
+		STANDARD_SQL,
 		.fatal_natives = mariadb_fatal_natives,
 		.conflict_natives = mariadb_conflict_natives,
 		.native_mask = ~0,
