@@ -119,6 +119,23 @@ serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
 	return 0;
 }
 
+/*
+ * Read what is left of a CGI body before exiting. Under Apache's mod_cgid
+ * stdin and stdout are one socket, and exiting with request bytes unread
+ * resets it, cutting off a response sent without reading the body (401,
+ * 405, 413). Bounded, so a huge declared body costs at most this much.
+ */
+static void
+drain_body(const struct eb_transport *t, long long max_body)
+{
+	char sink[65536];
+	long long left = max_body + (1 << 20);
+	ssize_t n;
+
+	while (left > 0 && (n = t->read(t->ctx, sink, sizeof(sink))) > 0)
+		left -= n;
+}
+
 static void
 usage(FILE *out)
 {
@@ -192,6 +209,7 @@ main(int argc, char **argv)
 		struct eb_transport t;
 		transport_cgi_init(&t);
 		handler_serve(&cfg, pool, &t);
+		drain_body(&t, cfg.max_body_bytes);
 		rc = 0;
 	}
 	db_pool_free(pool);

@@ -1,0 +1,722 @@
+"""Real web servers started from the SHIPPED configs in apache-conf/, for
+test_hosting.py.
+
+Each helper reads a shipped file, replaces only its default paths (the
+installed program, its folder, /etc/events-batch.conf, the /run/... sockets)
+with the built program and paths inside the test's sandbox, and includes it
+from a minimal main configuration written next to it: Listen/bind on
+127.0.0.1 and a free port, pid file and error log in the sandbox.  The URL
+prefix of the shipped file (/api/events-batch) is kept as it is.
+
+  ApacheFcgid    apache2 -DFOREGROUND, event MPM, mod_fcgid  (events-batch-fcgid.conf)
+  ApacheCgi      apache2 -DFOREGROUND, event MPM, mod_cgid   (events-batch-cgi.conf)
+  ApacheCgiPrefork  the same, prefork MPM and mod_cgi
+  LighttpdServer lighttpd -D, mod_fastcgi bin-path           (lighttpd-events-batch.conf)
+  NginxListen    nginx + the program as events-batch.service starts it
+                 (ExecStart ... --listen SOCKET, as the unit's User)
+  NginxSpawnFcgi nginx + spawn-fcgi -n -s SOCKET -- PROGRAM
+                 (nginx-events-batch.conf for both)
+
+Servers that run as root here get the user a production install gives them
+(www-data); the program then runs as that user too, so the sandbox (config,
+key file, SQLite file and its folder) is handed to that user.  Every process
+is started by us, is stopped by its PID, and lives under the sandbox.
+"""
+import atexit
+import grp
+import http.client
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import harness
+
+SHIPPED = os.path.join(harness.SRCDIR, "apache-conf")
+PREFIX = "/api/events-batch"
+MODULES = "/usr/lib/apache2/modules"
+RUN_USER = "www-data"
+SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+# the shipped files' default paths, longest first
+INSTALLED_PROGRAM = "/usr/local/libexec/events-batch/events-batch.fcgi"
+INSTALLED_DIR = "/usr/local/libexec/events-batch"
+INSTALLED_CONFIG = "/etc/events-batch.conf"
+
+
+_live = set()  # servers not yet stopped: stopped at exit as a last resort
+
+
+@atexit.register
+def _stop_leftovers():
+    for server in list(_live):
+        server.stop()
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+def wait_for(predicate, timeout=20.0, what="condition", interval=0.02):
+    """Poll until predicate() is true (a guard against hanging, not a timing
+    assertion); returns its value."""
+    deadline = time.time() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(interval)
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def shipped(name):
+    with open(os.path.join(SHIPPED, name)) as f:
+        return f.read()
+
+
+# --- processes ----------------------------------------------------------------
+
+def pid_alive(pid):
+    """Whether pid is a live process (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def descendants(root):
+    """PIDs of every live descendant of root."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            pp = _ppid(int(name))
+            if pp is not None:
+                children.setdefault(pp, []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def is_program(pid, program=None):
+    """Whether pid runs the program under test (its executable)."""
+    try:
+        return os.path.samefile("/proc/%d/exe" % pid, program or harness.BINARY)
+    except OSError:
+        return False
+
+
+def io_read_bytes(pid):
+    """Bytes the process has read with read(2) and friends (/proc/PID/io)."""
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pending_signals(pid):
+    """The signals pending (not yet delivered, e.g. blocked) for pid."""
+    mask = 0
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(("SigPnd:", "ShdPnd:")):
+                    mask |= int(line.split()[1], 16)
+    except OSError:
+        return set()
+    return {s for s in signal.Signals if mask & (1 << (int(s) - 1))}
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=30):
+    """Stop a Popen by its PID; returns its exit status."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        return p.wait()
+    return p.returncode
+
+
+def kill_pids(pids, program=None):
+    """Last resort for processes we started indirectly (workers of a server
+    that is already gone): SIGKILL each one by PID."""
+    for pid in pids:
+        if pid_alive(pid) and is_program(pid, program):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def give_to(user, *paths):
+    """chown -R paths to user (the account the server runs the program as)."""
+    pw = pwd.getpwnam(user)
+    for top in paths:
+        for dirpath, dirnames, filenames in os.walk(top):
+            os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+            for n in filenames:
+                os.chown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+def runnable_by(user, path):
+    """Whether user can run path (every folder up to it must be searchable)."""
+    runuser = harness.which("runuser")
+    if runuser is None:
+        return True  # cannot tell; the server's log will say
+    out = subprocess.run([runuser, "-u", user, "--", "test", "-x", path], capture_output=True)
+    return out.returncode == 0
+
+
+def program_for(sb, user):
+    """The program as user may run it: the built one, or (when a folder on
+    its way is closed to user, e.g. a checkout under /root) a copy installed
+    in the sandbox, as `make install` would put it in libexec."""
+    if user is None or runnable_by(user, harness.BINARY):
+        return harness.BINARY
+    d = os.path.join(sb.dir, "libexec", "events-batch")
+    path = os.path.join(d, os.path.basename(harness.BINARY))
+    if not os.path.exists(path):
+        os.makedirs(d, exist_ok=True)
+        shutil.copy2(harness.BINARY, path)
+    return path
+
+
+# --- HTTP -------------------------------------------------------------------------
+
+def good_headers(sb, token=None):
+    return {"User-Agent": "eb-tests/1", "x-api-key": harness.API_KEY,
+            "Authorization": "Bearer " + (token or sb.token()),
+            "vbasoftware-database": "test", "Content-Type": "application/json"}
+
+
+class BrokenResponse(AssertionError):
+    """The server answered with a cut-off response, or not at all."""
+
+
+def http_request(port, body, headers, method="PUT", path=PREFIX, chunked=False,
+                 timeout=300):
+    """One real HTTP/1.1 request to 127.0.0.1:port; a chunked request sends
+    the body in pieces with Transfer-Encoding: chunked and no Content-Length.
+    A response cut off (or none at all) raises BrokenResponse."""
+    if body is not None and not isinstance(body, (bytes, bytearray)):
+        body = json.dumps(body).encode()
+    h = {k: v for k, v in headers.items() if v is not None}
+    what = "%s %s (%s body of %d bytes)" % (method, path, "chunked" if chunked else "a",
+                                            len(body or b""))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        try:
+            if chunked:
+                pieces = [body[i:i + 65536] for i in range(0, len(body), 65536)]
+                c.request(method, path, body=iter(pieces), headers=h, encode_chunked=True)
+            else:
+                c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+        except (http.client.HTTPException, ConnectionError) as e:
+            raise BrokenResponse("%s: no response (%r)" % (what, e)) from e
+        try:
+            data = r.read()
+        except (http.client.HTTPException, ConnectionError) as e:
+            partial = getattr(e, "partial", b"")
+            raise BrokenResponse("%s: the response %d was cut off after %d bytes of its body "
+                                 "(%r): %r" % (what, r.status, len(partial), e, partial[:300])
+                                 ) from e
+        return harness.Response(r.status, r.getheaders(), data)
+    finally:
+        c.close()
+
+
+# --- the servers ---------------------------------------------------------------------
+
+class WebServer:
+    """What every server shares: a folder in the sandbox, a port, the server
+    process, the shipped file with its paths filled in, requests, logs."""
+
+    name = "server"
+    shipped_name = None
+    run_user = None          # the user the program runs as (None: as we are)
+
+    def __init__(self, sb):
+        self.sb = sb
+        self.dir = os.path.join(sb.dir, self.name)
+        self.run = os.path.join(self.dir, "run")      # stands for /run
+        os.makedirs(self.run)
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        self.port = harness.free_port()
+        self.proc = None
+        self.seen_workers = set()
+        _live.add(self)
+        self.stderr_path = os.path.join(self.dir, "server-stderr.log")
+        if self.run_user is not None and os.geteuid() == 0:
+            self.program = program_for(sb, self.run_user)
+            give_to(self.run_user, sb.dir)
+        else:
+            self.run_user = None
+            self.program = harness.BINARY
+
+    # paths ---------------------------------------------------------------
+
+    def fill_in(self, text):
+        """The shipped text with its default paths replaced (the URL stays)."""
+        for old, new in ((INSTALLED_PROGRAM, self.program),
+                         (INSTALLED_DIR, os.path.dirname(self.program)),
+                         (INSTALLED_CONFIG, self.sb.conf_path),
+                         ("/run/", self.run + "/")):
+            text = text.replace(old, new)
+        return text
+
+    def install_shipped(self, target_name=None):
+        """Write the shipped file, paths filled in, into the server's folder."""
+        text = self.fill_in(shipped(self.shipped_name))
+        path = os.path.join(self.dir, target_name or self.shipped_name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def server_env(self):
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+               "TMPDIR": os.path.join(self.dir, "tmp"), "LANG": "C"}
+        for k in SANITIZER_ENV + ("ODBCSYSINI", "ODBCINI"):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        return env
+
+    def start_server(self, argv, env=None):
+        with open(self.stderr_path, "ab") as err:
+            # a session of its own: Apache's prefork MPM signals its whole
+            # process group when it stops
+            self.proc = self.sb.start(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                      env=env or self.server_env(), start_new_session=True)
+        try:
+            wait_for(lambda: self._listening() or self.proc.poll() is not None,
+                     what="%s to listen on port %d" % (self.name, self.port))
+        except AssertionError:
+            raise ServerFailed("%s did not listen:\n%s" % (self.name, self.log()))
+        if self.proc.poll() is not None:
+            raise ServerFailed("%s exited with %s at start-up:\n%s"
+                               % (self.name, self.proc.returncode, self.log()))
+
+    def _listening(self):
+        want = ":%04X" % self.port
+        for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in read_text(name).splitlines()[1:]:
+                f = line.split()
+                if f[1].endswith(want) and f[3] == "0A":
+                    return True
+        return False
+
+    # requests ------------------------------------------------------------
+
+    def request(self, body, headers=None, token=None, method="PUT", path=PREFIX,
+                chunked=False, timeout=300):
+        h = good_headers(self.sb, token)
+        h.update(headers or {})
+        try:
+            return http_request(self.port, body, h, method=method, path=path,
+                                chunked=chunked, timeout=timeout)
+        except BrokenResponse as e:
+            time.sleep(0.2)  # let the server finish writing its error log
+            tail = "\n".join(self.log().splitlines()[-6:])
+            raise BrokenResponse("%s\n%s log, last lines:\n%s" % (e, self.name, tail)) from None
+
+    # processes -------------------------------------------------------------
+
+    def server_pids(self):
+        return [self.proc.pid] if self.proc is not None else []
+
+    def workers(self):
+        """Live processes of the program started by this server."""
+        found = set()
+        for root in self.server_pids():
+            if is_program(root, self.program):
+                found.add(root)
+            for pid in descendants(root):
+                if is_program(pid, self.program):
+                    found.add(pid)
+        self.seen_workers |= found
+        return sorted(found)
+
+    # logs ------------------------------------------------------------------
+
+    def log_files(self):
+        return [self.stderr_path]
+
+    def log(self):
+        return "".join(read_text(p) for p in self.log_files())
+
+    # stopping --------------------------------------------------------------
+
+    def stop(self):
+        """Stop the server (by PID) and whatever it started."""
+        _live.discard(self)
+        self.workers()
+        if self.proc is not None:
+            stop_process(self.proc)
+        try:
+            wait_for(lambda: not any(pid_alive(p) for p in self.seen_workers), timeout=15,
+                     what="the workers to exit")
+        except AssertionError:
+            kill_pids(self.seen_workers, self.program)
+
+
+class Apache(WebServer):
+    """apache2 -f MAIN -DFOREGROUND from a minimal main config that includes
+    the shipped file."""
+
+    run_user = RUN_USER
+    mpm = "event"
+    modules = ()
+    extra = ""
+    loglevel = "warn"
+
+    def __init__(self, sb):
+        super().__init__(sb)
+        self.errorlog = os.path.join(self.dir, "error.log")
+        self.pidfile = os.path.join(self.dir, "apache2.pid")
+        self.docroot = os.path.join(self.dir, "htdocs")
+        os.makedirs(self.docroot)
+        include = self.install_shipped()
+        user = self.run_user or pwd.getpwuid(os.geteuid()).pw_name
+        group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+        lines = ["ServerRoot %s" % self.dir,
+                 "ServerName 127.0.0.1",
+                 "Listen 127.0.0.1:%d" % self.port,
+                 "PidFile %s" % self.pidfile,
+                 "DefaultRuntimeDir %s" % self.run,
+                 "ErrorLog %s" % self.errorlog,
+                 "LogLevel %s" % self.loglevel,
+                 "User %s" % user,
+                 "Group %s" % group,
+                 "DocumentRoot %s" % self.docroot,
+                 "TypesConfig /etc/mime.types"]
+        if self.mpm == "event":
+            lines += ["StartServers 1", "ServerLimit 2", "ThreadsPerChild 16",
+                      "MaxRequestWorkers 32", "MinSpareThreads 4", "MaxSpareThreads 32"]
+        else:
+            lines += ["StartServers 2", "MinSpareServers 2", "MaxSpareServers 8",
+                      "MaxRequestWorkers 16"]
+        for mod in ("mpm_" + self.mpm, "authz_core", "alias", "mime", "env") + tuple(self.modules):
+            lines.append("LoadModule %s_module %s/mod_%s.so" % (mod, MODULES, mod))
+        lines.append(self.extra)
+        lines.append("Include %s" % include)
+        self.main_conf = os.path.join(self.dir, "apache2.conf")
+        with open(self.main_conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.apache2 = harness.which("apache2")
+        t = subprocess.run([self.apache2, "-t", "-f", self.main_conf], capture_output=True,
+                           text=True, env=self.server_env())
+        self.syntax = (t.returncode, t.stdout + t.stderr)
+        if t.returncode != 0:
+            raise ServerFailed("apache2 -t refuses the config:\n" + self.syntax[1])
+        self.start_server([self.apache2, "-f", self.main_conf, "-DFOREGROUND"])
+
+    def log_files(self):
+        return [self.errorlog, self.stderr_path]
+
+    def graceful_stop(self):
+        """apachectl graceful-stop: apache2 -k graceful-stop (SIGWINCH to the
+        parent): children finish their requests, then the server exits."""
+        subprocess.run([self.apache2, "-f", self.main_conf, "-k", "graceful-stop"],
+                       check=True, capture_output=True, env=self.server_env())
+
+
+class ApacheFcgid(Apache):
+    name = "apache-fcgid"
+    shipped_name = "events-batch-fcgid.conf"
+    modules = ("fcgid",)
+    # mod_fcgid logs each worker's exit status at info
+    loglevel = "warn fcgid:info"
+
+    @property
+    def extra(self):
+        # where mod_fcgid keeps its sockets and process table (Debian puts
+        # them under /var/lib/apache2/fcgid); the sanitizer options for an
+        # ASan build of the program (mod_fcgid passes workers no other
+        # environment than FcgidInitialEnv)
+        out = ["FcgidIPCDir %s/fcgid" % self.run,
+               "FcgidProcessTableFile %s/fcgid_shm" % self.run]
+        for k in SANITIZER_ENV:
+            if k in os.environ:
+                out.append('FcgidInitialEnv %s "%s"' % (k, os.environ[k]))
+        return "\n".join(out)
+
+
+class ApacheCgi(Apache):
+    name = "apache-cgi"
+    shipped_name = "events-batch-cgi.conf"
+    modules = ("cgid",)
+
+    @property
+    def extra(self):
+        out = ["ScriptSock %s/cgisock" % self.run]
+        for k in SANITIZER_ENV:
+            if k in os.environ:
+                out.append("PassEnv %s" % k)
+        return "\n".join(out)
+
+
+class ApacheCgiPrefork(ApacheCgi):
+    """The same shipped file under the prefork MPM with mod_cgi (the other
+    way the file's header names): the program's stdin and stdout are pipes,
+    where mod_cgid gives it one socket."""
+
+    name = "apache-cgi-prefork"
+    mpm = "prefork"
+    modules = ("cgi",)
+
+    @property
+    def extra(self):
+        return "\n".join("PassEnv %s" % k for k in SANITIZER_ENV if k in os.environ)
+
+
+class LighttpdServer(WebServer):
+    """lighttpd -D from a minimal main config that includes the shipped
+    fragment (as conf-enabled/15-events-batch.conf is on Debian); lighttpd
+    drops to www-data as Debian's lighttpd.conf makes it."""
+
+    name = "lighttpd"
+    shipped_name = "lighttpd-events-batch.conf"
+    run_user = RUN_USER
+
+    def __init__(self, sb):
+        super().__init__(sb)
+        self.errorlog = os.path.join(self.dir, "error.log")
+        docroot = os.path.join(self.dir, "htdocs")
+        os.makedirs(docroot)
+        # Debian's lighttpd package makes /run/lighttpd, owned by www-data
+        os.makedirs(os.path.join(self.run, "lighttpd"))
+        include = self.install_shipped("15-events-batch.conf")
+        lines = ['server.modules = ( )',
+                 'server.document-root = "%s"' % docroot,
+                 'server.bind = "127.0.0.1"',
+                 'server.port = %d' % self.port,
+                 'server.errorlog = "%s"' % self.errorlog,
+                 'server.pid-file = "%s/lighttpd.pid"' % self.run]
+        if self.run_user is not None:
+            lines += ['server.username = "%s"' % self.run_user,
+                      'server.groupname = "%s"' % grp.getgrgid(
+                          pwd.getpwnam(self.run_user).pw_gid).gr_name]
+            give_to(self.run_user, self.dir)
+        lines.append('include "%s"' % include)
+        self.main_conf = os.path.join(self.dir, "lighttpd.conf")
+        with open(self.main_conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        lt = harness.which("lighttpd")
+        t = subprocess.run([lt, "-tt", "-f", self.main_conf], capture_output=True, text=True,
+                           env=self.server_env())
+        self.syntax = (t.returncode, t.stdout + t.stderr)
+        if t.returncode != 0:
+            raise ServerFailed("lighttpd -tt refuses the config:\n" + self.syntax[1])
+        self.start_server([lt, "-D", "-f", self.main_conf])
+
+    def log_files(self):
+        return [self.errorlog, self.stderr_path]
+
+
+class Nginx(WebServer):
+    """nginx (daemon off) with the shipped location block inside a server
+    block, and a FastCGI process of ours behind it on a unix socket."""
+
+    shipped_name = "nginx-events-batch.conf"
+    run_user = RUN_USER
+
+    def __init__(self, sb):
+        super().__init__(sb)
+        self.errorlog = os.path.join(self.dir, "error.log")
+        self.fcgi_log = os.path.join(self.dir, "program.log")
+        self.fcgi = None
+        self.socket = None
+        block = self.fill_in(shipped(self.shipped_name))
+        m = re.search(r"fastcgi_pass\s+unix:([^;\s]+)\s*;", block)
+        if m is None:
+            raise ServerFailed("no fastcgi_pass unix:... in " + self.shipped_name)
+        self.socket = m.group(1)
+        # nginx finds `include fastcgi_params` next to its main config
+        shutil.copy("/etc/nginx/fastcgi_params", os.path.join(self.dir, "fastcgi_params"))
+        tmp = os.path.join(self.dir, "nginx-tmp")
+        os.makedirs(tmp)
+        user = self.run_user or pwd.getpwuid(os.geteuid()).pw_name
+        conf = """daemon off;
+master_process on;
+worker_processes 1;
+%(user)s
+pid %(run)s/nginx.pid;
+error_log %(errorlog)s info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %(tmp)s/body;
+    fastcgi_temp_path %(tmp)s/fastcgi;
+    proxy_temp_path %(tmp)s/proxy;
+    uwsgi_temp_path %(tmp)s/uwsgi;
+    scgi_temp_path %(tmp)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+        server_name localhost;
+%(block)s
+    }
+}
+""" % {"user": "user %s;" % user if os.geteuid() == 0 else "", "run": self.run,
+            "errorlog": self.errorlog, "tmp": tmp, "port": self.port,
+            "block": "\n".join("        " + l for l in block.splitlines())}
+        self.main_conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.main_conf, "w") as f:
+            f.write(conf)
+        self.nginx = harness.which("nginx")
+        argv = [self.nginx, "-c", self.main_conf, "-e", self.errorlog]
+        t = subprocess.run(argv + ["-t"], capture_output=True, text=True, env=self.server_env())
+        self.syntax = (t.returncode, t.stdout + t.stderr)
+        if t.returncode != 0:
+            raise ServerFailed("nginx -t refuses the config:\n" + self.syntax[1])
+        self.start_fcgi()
+        self.start_server(argv)
+
+    def start_fcgi(self):
+        raise NotImplementedError
+
+    def _wait_socket(self):
+        try:
+            wait_for(lambda: os.path.exists(self.socket) or self.fcgi.poll() is not None,
+                     what="the socket " + self.socket)
+        except AssertionError:
+            raise ServerFailed("no socket %s:\n%s" % (self.socket, read_text(self.fcgi_log)))
+        if self.fcgi.poll() is not None:
+            raise ServerFailed("the FastCGI process exited with %s:\n%s"
+                               % (self.fcgi.returncode, read_text(self.fcgi_log)))
+
+    def workers(self):
+        """The FastCGI process we started (with spawn-fcgi -n: the program
+        itself, exec'd)."""
+        live = [self.fcgi.pid] if self.fcgi is not None and self.fcgi.poll() is None else []
+        self.seen_workers |= set(live)
+        return live
+
+    def log_files(self):
+        return [self.errorlog, self.stderr_path, self.fcgi_log]
+
+    def program_log(self):
+        return read_text(self.fcgi_log)
+
+    def stop(self):
+        _live.discard(self)
+        if self.proc is not None:
+            stop_process(self.proc)
+        if self.fcgi is not None:
+            stop_process(self.fcgi)
+
+
+def parse_unit(text):
+    """The [Service] settings of a systemd unit, as {key: [values]}."""
+    out, section = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        if section == "Service" and "=" in line:
+            k, v = line.split("=", 1)
+            out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+class NginxListen(Nginx):
+    """nginx + the program started as events-batch.service starts it: the
+    unit's ExecStart (paths filled in), Environment, User/Group and its
+    RuntimeDirectory; stopped with the unit's KillSignal."""
+
+    name = "nginx-listen"
+
+    def start_fcgi(self):
+        unit = parse_unit(self.fill_in(shipped("events-batch.service")))
+        self.unit = unit
+        argv = unit["ExecStart"][0].split()
+        env = self.server_env()
+        for assignment in unit.get("Environment", []):
+            k, v = assignment.strip('"').split("=", 1)
+            env[k] = v
+        user = unit.get("User", [None])[0] if os.geteuid() == 0 else None
+        group = unit.get("Group", [None])[0] if os.geteuid() == 0 else None
+        for d in unit.get("RuntimeDirectory", []):
+            path = os.path.join(self.run, d)
+            os.makedirs(path, exist_ok=True)
+            if user:
+                give_to(user, path)
+        self.kill_signal = signal.Signals[unit.get("KillSignal", ["SIGTERM"])[0]]
+        with open(self.fcgi_log, "ab") as log:
+            self.fcgi = self.sb.start(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                      env=env, user=user, group=group,
+                                      start_new_session=True)
+        self._wait_socket()
+
+
+class NginxSpawnFcgi(Nginx):
+    """nginx + spawn-fcgi -n -s SOCKET -- PROGRAM (spawn-fcgi makes the
+    socket, then execs the program with it on fd 0)."""
+
+    name = "nginx-spawn-fcgi"
+
+    def start_fcgi(self):
+        os.makedirs(os.path.dirname(self.socket), exist_ok=True)
+        argv = [harness.which("spawn-fcgi"), "-n", "-s", self.socket]
+        if self.run_user is not None:
+            argv += ["-u", self.run_user, "-g", self.run_user,
+                     "-U", self.run_user, "-G", self.run_user]
+        argv += ["--", self.program]
+        env = self.server_env()
+        env["EVENTS_BATCH_CONFIG"] = self.sb.conf_path
+        with open(self.fcgi_log, "ab") as log:
+            self.fcgi = self.sb.start(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                      env=env, start_new_session=True)
+        self._wait_socket()
+
+
+def systemd_verify(sb):
+    """systemd-analyze verify on the shipped unit with its paths filled in
+    (verify insists that ExecStart names an existing program); returns
+    (returncode, output) or None without systemd-analyze."""
+    exe = harness.which("systemd-analyze")
+    if exe is None:
+        return None
+    d = os.path.join(sb.dir, "systemd")
+    os.makedirs(d, exist_ok=True)
+    text = shipped("events-batch.service")
+    text = text.replace(INSTALLED_PROGRAM, harness.BINARY).replace(
+        INSTALLED_CONFIG, sb.conf_path)
+    path = os.path.join(d, "events-batch.service")
+    with open(path, "w") as f:
+        f.write(text)
+    p = subprocess.run([exe, "verify", path], capture_output=True, text=True,
+                       env=dict(os.environ, SYSTEMD_LOG_LEVEL="notice"))
+    return p.returncode, p.stdout + p.stderr
