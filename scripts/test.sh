@@ -44,13 +44,13 @@ run_suite() {
 	failed=$((failed + f))
 }
 
-run_suite plain _build/plain --enable-werror
+run_suite plain "$EB_TOP/_build/plain" --enable-werror
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$EB_TOP/tests/lsan.supp:print_suppressions=0"
-run_suite sanitizers _build/sanitizers --enable-werror CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN"
+run_suite sanitizers "$EB_TOP/_build/sanitizers" --enable-werror CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN"
 
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed"
