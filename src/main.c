@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 
@@ -120,18 +122,23 @@ serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
 }
 
 /*
- * Read what is left of a CGI body before exiting. Under Apache's mod_cgid
- * stdin and stdout are one socket, and exiting with request bytes unread
- * resets it, cutting off a response sent without reading the body (401,
- * 405, 413). Bounded, so a huge declared body costs at most this much.
+ * Read what is left of a CGI body before exiting, when stdin is a socket.
+ * Closing a socket with request bytes unread resets the connection, and
+ * under Apache's mod_cgid that socket is also stdout: the reset cuts off a
+ * response sent without reading the body (401, 405, 413). A pipe has no
+ * such problem, so there the body stays unread. Bounded, so a huge
+ * declared body costs at most this much.
  */
 static void
 drain_body(const struct eb_transport *t, long long max_body)
 {
 	char sink[65536];
 	long long left = max_body + (1 << 20);
+	struct stat st;
 	ssize_t n;
 
+	if (fstat(STDIN_FILENO, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return;
 	while (left > 0 && (n = t->read(t->ctx, sink, sizeof(sink))) > 0)
 		left -= n;
 }
