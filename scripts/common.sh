@@ -8,7 +8,7 @@ EB_PACKAGES="gcc make autoconf automake pkg-config libc6-dev
 # ... and to run every test: database servers and their ODBC drivers too.
 EB_TEST_PACKAGES="$EB_PACKAGES libcmocka-dev libfcgi-bin spawn-fcgi
  postgresql mariadb-server odbc-postgresql odbc-mariadb
- apache2 libapache2-mod-fcgid nginx groff-base man-db"
+ apache2 libapache2-mod-fcgid nginx groff-base man-db nodejs clang libclang-rt-14-dev"
 
 # eb_install_packages PACKAGES: install those missing (as root).
 eb_install_packages() {
@@ -28,6 +28,10 @@ eb_install_packages() {
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq $missing >/dev/null
+	# Debian's own nodejs comes without npm (NodeSource's has it built in)
+	case "$missing" in *nodejs*)
+		command -v npm >/dev/null || apt-get install -y -qq npm >/dev/null ;;
+	esac
 }
 
 # eb_build DIR [CONFIGURE ARGS...]: an out-of-tree build in DIR.

@@ -52,6 +52,22 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$EB_TOP/tests/lsan.supp:print_suppressions=0"
 run_suite sanitizers "$EB_TOP/_build/sanitizers" --enable-werror CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN"
 
+# Fuzzing: each libFuzzer target FUZZ_SECONDS (60 by default) from its seeds;
+# one result per target.
+echo "== fuzz: ${FUZZ_SECONDS:-60} s per target"
+for t in fuzz_body fuzz_token fuzz_headers fuzz_config; do
+	if make -s -C "$EB_TOP/_build/plain" fuzz FUZZ_TARGETS=$t FUZZ_SECONDS="${FUZZ_SECONDS:-60}" \
+		>"$EB_TOP/_build/$t.log" 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - $t: $(grep -h number_of_executed_units "$EB_TOP/_build/$t.log" | awk '{print $2}') runs"
+	else
+		failed=$((failed + 1))
+		status=1
+		echo "not ok - $t"
+		tail -40 "$EB_TOP/_build/$t.log"
+	fi
+done
+
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed"
 exit $status

@@ -470,12 +470,43 @@ driver_connect(struct db_pool *pool, struct db_conn *c)
 	return ok;
 }
 
+/* Whether the Event table has every column the field table names: a
+ * schema problem is one 500 for the batch, not a 500 for every item.
+ * DB_OK, DB_FAILED for the schema, or the status of a connection error. */
+static enum db_status
+schema_check(struct db_conn *c)
+{
+	struct sqlbuf b = {.len = 0};
+	char state[6] = "HY000";
+	long native = 0;
+	enum db_status st = DB_OK;
+	SQLHSTMT h;
+
+	sql_add(&b, "SELECT ");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		sql_add(&b, f ? ", " : "");
+		sql_add(&b, event_fields[f].column);
+	}
+	sql_add(&b, " FROM Event WHERE 1 = 0");
+	if (b.overflow || !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
+		return DB_FAILED;
+	if (!SQL_SUCCEEDED(SQLExecDirect(h, (SQLCHAR *)b.text, SQL_NTS))) {
+		diag(SQL_HANDLE_STMT, h, "checking the Event table", state, &native);
+		st = status_of(c, state, native);
+	}
+	SQLFreeHandle(SQL_HANDLE_STMT, h);
+	if (c->dialect->commit == NULL) /* autocommit off: end what the probe began */
+		SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK);
+	return st;
+}
+
 static enum db_status
 conn_open(struct db_pool *pool, struct db_conn *c)
 {
 	SQLCHAR dbms[128] = "";
 	SQLSMALLINT len;
 	const struct dialect *d;
+	enum db_status st;
 
 	if (!driver_connect(pool, c))
 		return DB_UNAVAILABLE;
@@ -501,6 +532,13 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 		return DB_UNAVAILABLE;
 	}
 	run_on_connect(c);
+	if ((st = schema_check(c)) != DB_OK) {
+		if (st == DB_FAILED)
+			log_msg("database %s: the Event table is missing or lacks columns; see sql/",
+				c->db->name);
+		conn_close(c);
+		return st;
+	}
 	log_msg("database %s: connected (%s)", c->db->name, d->name);
 	return DB_OK;
 }

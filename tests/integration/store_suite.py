@@ -30,10 +30,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import servers  # noqa: E402
 
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error")
-JSON_TYPE = "application/json; charset=utf-8"
-UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.I)
 DB_ERROR_RE = re.compile(r"\Adatabase error \(SQLSTATE [0-9A-Z]{5}\)\Z")
 TIME_FMT = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -110,8 +106,10 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-class StoreTests:
-    """The tests; a TestCase subclass sets `backend`."""
+class StoreTests(harness.EnvelopeChecks):
+    """The tests; a TestCase subclass sets `backend`.  The answer and log
+    checks (assert_multistatus, assert_error, assert_unavailable,
+    assert_clean_exit, assert_no_sanitizer) come from harness.EnvelopeChecks."""
 
     backend = None
     server = None
@@ -166,8 +164,7 @@ class StoreTests:
             self.sb.close()
             _open_sandboxes.discard(self.sb)
         text = "\n".join(self.logs)
-        for mark in SANITIZER_MARKS:
-            self.assertNotIn(mark, text, "sanitizer report in the program's stderr:\n" + text)
+        self.assert_no_sanitizer(text, "sanitizer report in the program's stderr")
         self.assert_no_secrets(text)
 
     def assert_no_secrets(self, text):
@@ -234,9 +231,7 @@ class StoreTests:
         r, err, rc = self.sb.cgi(items if isinstance(items, (bytes, bytearray))
                                  else json.dumps(items).encode(), env=env, timeout=600)
         self.logs.append(err)
-        self.assertEqual(rc, 0, "exit code %d; stderr:\n%s" % (rc, err))
-        for mark in SANITIZER_MARKS:
-            self.assertNotIn(mark, err, err)
+        self.assert_clean_exit(rc, err)
         r.stderr = err
         return r
 
@@ -246,38 +241,6 @@ class StoreTests:
         lt = harness.Lighttpd(self.sb, max_procs=max_procs)
         self.lighttpds.append(lt)
         return lt
-
-    def assert_multistatus(self, r, expected):
-        """207 with exactly these (event_ID, status) pairs, in this order."""
-        self.assertEqual(r.status, 207, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE)
-        j = r.json
-        self.assertIsInstance(j, dict, r)
-        self.assertIsNone(j.get("error", "missing"))
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        got = [(d["id"][0]["value"], d["status"]) for d in j["data"]]
-        self.assertEqual(got, expected)
-        for d in j["data"]:
-            if d["status"] in (200, 201):
-                self.assertEqual(d["body"], {201: "Created", 200: "Updated"}[d["status"]])
-        return j["data"]
-
-    def assert_error(self, r, status):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE)
-        j = r.json
-        self.assertIsInstance(j, dict, r)
-        self.assertIsNone(j["data"])
-        self.assertEqual(j["error"]["status"], status)
-        self.assertEqual(j["error"]["instance"], "/api/events-batch")
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        return j["error"]
-
-    def assert_unavailable(self, r):
-        err = self.assert_error(r, 503)
-        self.assertRegex(r.headers.get("retry-after", ""), r"\A[1-9][0-9]*\Z",
-                         "503 without a Retry-After in seconds: %r" % r.headers)
-        return err
 
     def assert_recent(self, text, before, after):
         """A default "now": between the request's start and end (UTC), with

@@ -5,11 +5,11 @@ Every test runs the real binary against a real SQLite file in a fresh
 sandbox, checks the HTTP answer and the rows in the database, and checks the
 process exited 0 without a sanitizer report.
 """
-import contextlib
 import datetime
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import unittest
@@ -17,13 +17,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-UUID_RE = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 STAMP_RE = re.compile(r"\A\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\Z")
-JSON_TYPE = "application/json; charset=utf-8"
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error", "Segmentation fault")
-PATH = "/api/events-batch"
 
 INT_FIELDS = ["event_ID", "reminder_Event_ID", "reportSeries_Key", "userGroup_Key"]
 BOOL_FIELDS = ["claim_Audit_Event", "process_Automation_Event", "reminder"]
@@ -87,7 +81,10 @@ def padded(items, size):
     return body[:-1] + b" " * (size - len(body)) + b"]"
 
 
-class CgiCase(unittest.TestCase):
+class CgiCase(harness.EnvelopeChecks, unittest.TestCase):
+    """case(), assert_clean_exit, assert_no_sanitizer, assert_error,
+    assert_unavailable and assert_multistatus come from
+    harness.EnvelopeChecks."""
     limits = None
 
     def setUp(self):
@@ -96,26 +93,7 @@ class CgiCase(unittest.TestCase):
     def tearDown(self):
         self.sb.close()
 
-    @contextlib.contextmanager
-    def case(self, **info):
-        """Like subTest, but a failure stops the test and is reported (the
-        harness's TAP runner does not report subtest failures)."""
-        try:
-            yield
-        except AssertionError as e:
-            where = ", ".join("%s=%r" % kv for kv in info.items())
-            e.args = ("[%s] %s" % (where, e.args[0] if e.args else ""),) + e.args[1:]
-            raise
-
     # --- running the program ------------------------------------------------
-
-    def assert_clean_exit(self, rc, err):
-        self.assertEqual(rc, 0, "exit status %r, stderr:\n%s" % (rc, err))
-        self.assert_no_sanitizer(err)
-
-    def assert_no_sanitizer(self, err):
-        for mark in SANITIZER_MARKS:
-            self.assertNotIn(mark, err, "sanitizer/crash report on stderr:\n%s" % err)
 
     def cgi(self, body, env=None, **over):
         """Run one CGI request (the good request's variables, changed by
@@ -125,46 +103,6 @@ class CgiCase(unittest.TestCase):
         r, err, rc = self.sb.cgi(body, env=env)
         self.assert_clean_exit(rc, err)
         return r, err
-
-    # --- the answer ---------------------------------------------------------
-
-    def assert_error(self, r, status, instance=PATH):
-        """SPEC §6 request-level failure: data null, an RFC 7807 error."""
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE)
-        j = r.json
-        self.assertIsInstance(j, dict, r)
-        self.assertIn("data", j)
-        self.assertIsNone(j["data"])
-        err = j.get("error")
-        self.assertIsInstance(err, dict, r)
-        for k in ("type", "title", "detail"):
-            self.assertIsInstance(err.get(k), str, k)
-            self.assertTrue(err[k], k)
-        self.assertEqual(err.get("status"), status)
-        self.assertEqual(err.get("instance"), instance)
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        return err
-
-    def assert_multistatus(self, r, expected):
-        """207 with one entry per item: expected is [(id or None, status)]."""
-        self.assertEqual(r.status, 207, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE)
-        j = r.json
-        self.assertIsInstance(j, dict, r)
-        self.assertIsNone(j.get("error", "missing"))
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        self.assertEqual(len(j["data"]), len(expected), r)
-        for i, (entry, (eid, status)) in enumerate(zip(j["data"], expected)):
-            with self.case(item=i):
-                self.assertEqual(entry["id"], [{"key": "event_ID", "value": eid}])
-                self.assertEqual(entry["status"], status, entry)
-                self.assertIsInstance(entry["body"], str)
-                if status == 201:
-                    self.assertEqual(entry["body"], "Created")
-                elif status == 200:
-                    self.assertEqual(entry["body"], "Updated")
-        return j["data"]
 
     # --- the database -------------------------------------------------------
 
@@ -424,10 +362,7 @@ class RequestChecksTest(CgiCase):
                 self.sb.write_config(databases={
                     "test": "Driver=SQLite3;Database=%s;NoCreat=1" % target})
                 r, _ = self.cgi(WOULD_WRITE)
-                self.assert_error(r, 503)
-                retry = r.headers.get("retry-after")
-                self.assertIsNotNone(retry, r.headers)
-                self.assertRegex(retry, r"\A\d+\Z")
+                self.assert_unavailable(r)
         self.assertFalse(os.path.exists(targets["missing file"]))
         self.assertFalse(os.path.exists(os.path.join(self.sb.dir, "nodir")))
         self.assertEqual(os.listdir(sub), [])
@@ -440,10 +375,23 @@ class RequestChecksTest(CgiCase):
             f.write(content)
         self.sb.write_config(databases={"test": "Driver=SQLite3;Database=%s;NoCreat=1" % junk})
         r, _ = self.cgi(WOULD_WRITE)
-        self.assert_error(r, 503)
-        self.assertIn("retry-after", r.headers)
+        self.assert_unavailable(r)
         with open(junk, "rb") as f:
             self.assertEqual(f.read(), content)
+
+
+    def test_database_without_the_event_table_is_500_and_gets_no_table(self):
+        empty = os.path.join(self.sb.dir, "empty.db")
+        sqlite3.connect(empty).close()  # a valid SQLite file with no tables
+        self.sb.write_config(databases={"test": "Driver=SQLite3;Database=%s;NoCreat=1" % empty})
+        r, err = self.cgi(WOULD_WRITE)
+        # not the client's fault and not worth a retry: 500, nothing applied
+        self.assert_error(r, 500)
+        self.assertEqual(r.json["error"]["type"], "urn:events-batch:internal-error")
+        self.assertIn("no such table", err)
+        con = sqlite3.connect(empty)
+        self.assertEqual(con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0], 0)
+        con.close()
 
 
 class LimitsTest(CgiCase):
@@ -901,11 +849,11 @@ class BatchTest(CgiCase):
         self.cgi([harness.event(20)])
         items = [harness.event(30), harness.event(20), harness.event(10), harness.event(-5)]
         r, _ = self.cgi(items)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE)
+        self.assertEqual(r.headers.get("content-type"), harness.JSON_TYPE)
         j = r.json
         self.assertEqual(set(j), {"data", "error", "debug"})
         self.assertIsNone(j["error"])
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
+        self.assertRegex(j["debug"]["activityID"], harness.UUID_RE)
         self.assertEqual(j["data"], [
             {"id": [{"key": "event_ID", "value": 30}], "status": 201, "body": "Created"},
             {"id": [{"key": "event_ID", "value": 20}], "status": 200, "body": "Updated"},
@@ -919,7 +867,7 @@ class BatchTest(CgiCase):
         for body in ([harness.event(1)], [harness.event(1)], b"[]", b"{bad"):
             r, _ = self.cgi(body)
             aid = r.json["debug"]["activityID"]
-            self.assertRegex(aid, UUID_RE)
+            self.assertRegex(aid, harness.UUID_RE)
             self.assertNotIn(aid, seen)
             seen.add(aid)
         r, _ = self.cgi(b"[]", REQUEST_METHOD="GET")

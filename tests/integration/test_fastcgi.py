@@ -23,12 +23,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-UUID_RE = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-JSON_TYPE = "application/json; charset=utf-8"
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error")
-PREFIX = "/api/events-batch"
+PREFIX = harness.ENDPOINT
 CGI_FCGI = harness.which("cgi-fcgi")
 SPAWN_FCGI = harness.which("spawn-fcgi")
 
@@ -117,8 +112,12 @@ def fcgi_read_response(sock):
             return stdout, struct.unpack("!I", content[:4])[0]
 
 
-class FcgiCase(unittest.TestCase):
+class FcgiCase(harness.EnvelopeChecks, unittest.TestCase):
+    """The answer and log checks (assert_multistatus, assert_error,
+    assert_unavailable, assert_no_sanitizer) come from
+    harness.EnvelopeChecks."""
     limits = None
+    error_instance = PREFIX
 
     def setUp(self):
         self.sb = harness.Sandbox(limits=self.limits)
@@ -139,8 +138,7 @@ class FcgiCase(unittest.TestCase):
             text = self.all_logs()
         finally:
             self.sb.close()
-        for mark in SANITIZER_MARKS:
-            self.assertNotIn(mark, text, "sanitizer report in the worker logs:\n" + text)
+        self.assert_no_sanitizer(text, "sanitizer report in the worker logs")
 
     def all_logs(self):
         text = ""
@@ -152,37 +150,6 @@ class FcgiCase(unittest.TestCase):
                 with open(name, errors="replace") as f:
                     text += f.read()
         return text
-
-    # --- answers ------------------------------------------------------------
-
-    def assert_multistatus(self, r, expected):
-        self.assertEqual(r.status, 207, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE)
-        j = r.json
-        self.assertIsInstance(j, dict, r)
-        self.assertIsNone(j.get("error", "missing"))
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        got = [(d["id"][0]["value"], d["status"]) for d in j["data"]]
-        self.assertEqual(got, expected)
-        for d in j["data"]:
-            self.assertEqual(d["body"], {201: "Created", 200: "Updated"}.get(d["status"],
-                                                                           d["body"]))
-        return j["data"]
-
-    def assert_error(self, r, status, instance=PREFIX):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE)
-        j = r.json
-        self.assertIsInstance(j, dict, r)
-        self.assertIsNone(j["data"])
-        err = j["error"]
-        self.assertEqual(err["status"], status)
-        self.assertEqual(err["instance"], instance)
-        for k in ("type", "title", "detail"):
-            self.assertIsInstance(err[k], str)
-            self.assertTrue(err[k])
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        return err
 
     def ids(self):
         return [r["Event_ID"] for r in self.sb.rows("SELECT Event_ID FROM Event ORDER BY Event_ID")]
@@ -475,10 +442,6 @@ class DatabaseGoneTest(FcgiCase):
             return [r[0] for r in con.execute("SELECT Event_ID FROM Event ORDER BY Event_ID")]
         finally:
             con.close()
-
-    def assert_unavailable(self, r):
-        self.assert_error(r, 503)
-        self.assertRegex(r.headers.get("retry-after", ""), r"\A\d+\Z")
 
     def test_database_missing_at_first_use_is_503_then_served_by_the_same_worker(self):
         lt = new_lighttpd(self, max_procs=1)

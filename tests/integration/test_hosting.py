@@ -29,11 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import webservers as ws  # noqa: E402
 
-UUID_RE = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-JSON_TYPE = "application/json; charset=utf-8"
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error")
 PREFIX = ws.PREFIX
 DEFAULT_MAX_BODY = 16777216          # SPEC §3 default of [limits] max_body_bytes
 IN_FLIGHT_EVENTS = 10000             # max_batch_items: the largest batch there is
@@ -79,47 +74,22 @@ def body_of_size(size, first_id=1):
     return b
 
 
-class HostingCase(unittest.TestCase):
-    """Shared checks; subclasses name the server."""
+class HostingCase(harness.EnvelopeChecks, unittest.TestCase):
+    """Shared checks; subclasses name the server.  The answer checks
+    (assert_multistatus, assert_error: the program's own envelope, not a
+    server's error page) and assert_no_sanitizer come from
+    harness.EnvelopeChecks."""
 
     server_class = None
     needs = ()
     # whether the server turns a chunked upload into a CONTENT_LENGTH (True),
     # passes it on without one (False), or either (None)
     chunked_gets_length = None
-
-    # answers ------------------------------------------------------------------
-
-    def assert_multistatus(self, r, expected):
-        self.assertEqual(r.status, 207, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE, r)
-        j = r.json
-        self.assertIsInstance(j, dict, r)
-        self.assertIsNone(j.get("error", "missing"))
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        got = [(d["id"][0]["value"], d["status"]) for d in j["data"]]
-        self.assertEqual(got, expected)
-        return j["data"]
-
-    def assert_error(self, r, status):
-        """The program's own RFC 7807 envelope (not a server error page)."""
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.headers.get("content-type"), JSON_TYPE, r)
-        j = r.json
-        self.assertIsInstance(j, dict, "not the program's envelope: %r" % (r,))
-        self.assertIsNone(j["data"])
-        self.assertEqual(j["error"]["status"], status)
-        self.assertEqual(j["error"]["instance"], PREFIX)
-        self.assertRegex(j["debug"]["activityID"], UUID_RE)
-        return j["error"]
+    error_instance = PREFIX
 
     @staticmethod
     def request_lines(text):
         return [l for l in text.splitlines() if "events-batch[" in l and " method=" in l]
-
-    def assert_no_sanitizer_report(self, text):
-        for mark in SANITIZER_MARKS:
-            self.assertNotIn(mark, text, "sanitizer report in the logs:\n" + text[-6000:])
 
 
 class ServedTests:
@@ -151,9 +121,8 @@ class ServedTests:
             text = cls.server.log()
         finally:
             cls.sb.close()
-        for mark in SANITIZER_MARKS:
-            if mark in text:
-                raise AssertionError("sanitizer report in the logs:\n" + text[-6000:])
+        if harness.sanitizer_marks(text):
+            raise AssertionError("sanitizer report in the logs:\n" + text[-6000:])
 
     def setUp(self):
         if self.why_skip:
@@ -166,7 +135,7 @@ class ServedTests:
             con.close()
 
     def tearDown(self):
-        self.assert_no_sanitizer_report(self.server.log())
+        self.assert_no_sanitizer(self.server.log(), "sanitizer report in the logs", tail=6000)
 
     def put(self, body, **kw):
         return self.server.request(body, token=self.token, **kw)
@@ -515,7 +484,9 @@ class StopCase(HostingCase):
         self.token = self.sb.token()
         self.server = self.server_class(self.sb)
         # cleanups run last first: stop the server, then read its logs
-        self.addCleanup(lambda: self.assert_no_sanitizer_report(self.server.log()))
+        self.addCleanup(lambda: self.assert_no_sanitizer(self.server.log(),
+                                                         "sanitizer report in the logs",
+                                                         tail=6000))
         self.addCleanup(self.server.stop)
         # the worker is up and has its database connection
         r = self.server.request([harness.event(1)], token=self.token)
