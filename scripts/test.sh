@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run every test: install what is missing (as root), then build and run
 # `make check` twice, once plainly (warnings are errors) and once with
-# AddressSanitizer and UndefinedBehaviorSanitizer. Ends with the line
+# AddressSanitizer and UndefinedBehaviorSanitizer; then `make distcheck`,
+# then each fuzz target FUZZ_SECONDS (60). Ends with the line
 # "N passed, N failed"; exits non-zero when anything failed.
 set -eu
 EB_TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +52,18 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$EB_TOP/tests/lsan.supp:print_suppressions=0"
 run_suite sanitizers "$EB_TOP/_build/sanitizers" --enable-werror CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN"
+
+# The release tarball: builds and passes every test from a read-only copy.
+echo "== distcheck"
+if make -s -C "$EB_TOP/_build/plain" distcheck >"$EB_TOP/_build/distcheck.log" 2>&1; then
+	passed=$((passed + 1))
+	echo "ok - make distcheck"
+else
+	failed=$((failed + 1))
+	status=1
+	echo "not ok - make distcheck"
+	grep -E '^(FAIL|ERROR)' "$EB_TOP/_build/distcheck.log" || tail -40 "$EB_TOP/_build/distcheck.log"
+fi
 
 # Fuzzing: each libFuzzer target FUZZ_SECONDS (60 by default) from its seeds;
 # one result per target.
