@@ -294,7 +294,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	int status;
 
 	util_uuid4(r.activity);
-	log_set_activity(r.activity);
+	log_set_request(r.activity, t->log, t->ctx);
 	r.method = param(&r, "REQUEST_METHOD");
 	err = check_caller(&r);
 	if (err == EB_OK)
@@ -311,7 +311,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 		resp_write_error(t, err, r.detail, r.path, r.activity, r.token_sent);
 	}
 	log_request(&r, status, started);
-	log_set_activity(NULL);
+	log_set_request(NULL, NULL, NULL);
 	reset_results(&r);
 	free(r.results);
 	free(r.order);

@@ -10,11 +10,15 @@
 #include "log.h"
 
 static const char *current_activity;
+static void (*current_sink)(void *ctx, const char *line);
+static void *current_ctx;
 
 void
-log_set_activity(const char *activity_id)
+log_set_request(const char *activity_id, void (*sink)(void *ctx, const char *line), void *ctx)
 {
 	current_activity = activity_id;
+	current_sink = sink;
+	current_ctx = ctx;
 }
 
 void
@@ -30,6 +34,10 @@ log_msg(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
+	if (current_sink != NULL) {
+		current_sink(current_ctx, line);
+		return;
+	}
 	/* one write per line, so concurrent workers do not interleave */
 	fprintf(stderr, "%s\n", line);
 	fflush(stderr);

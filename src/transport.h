@@ -18,6 +18,9 @@ struct eb_transport {
 	ssize_t (*read)(void *ctx, char *buf, size_t len);
 	/* Write the whole of buf; false when the client is gone. */
 	bool (*write)(void *ctx, const char *buf, size_t len);
+	/* Where the request's log lines go (FastCGI: its stderr stream, which
+	 * the web server writes to its error log); NULL: the process's stderr. */
+	void (*log)(void *ctx, const char *line);
 	void *ctx;
 };
 

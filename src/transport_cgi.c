@@ -50,5 +50,6 @@ transport_cgi_init(struct eb_transport *t)
 	t->param = cgi_param;
 	t->read = cgi_read;
 	t->write = cgi_write;
+	t->log = NULL; /* a CGI program's stderr is the server's error log */
 	t->ctx = NULL;
 }

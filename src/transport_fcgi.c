@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
 #include "transport_fcgi.h"
 
 static const char *
@@ -40,11 +42,27 @@ fcgi_write(void *ctx, const char *buf, size_t len)
 	return true;
 }
 
+/* A log line as FCGI_STDERR: Apache, lighttpd and nginx all write those
+ * to their error log, which a worker's own stderr may not reach. When the
+ * connection is gone, the process's stderr keeps the line. */
+static void
+fcgi_log(void *ctx, const char *line)
+{
+	FCGX_Request *req = ctx;
+
+	if (FCGX_GetError(req->err) == 0 && FCGX_PutS(line, req->err) >= 0 &&
+	    FCGX_PutS("\n", req->err) >= 0 && FCGX_FFlush(req->err) == 0)
+		return;
+	fprintf(stderr, "%s\n", line);
+	fflush(stderr);
+}
+
 void
 transport_fcgi_init(struct eb_transport *t, FCGX_Request *req)
 {
 	t->param = fcgi_param;
 	t->read = fcgi_read;
 	t->write = fcgi_write;
+	t->log = fcgi_log;
 	t->ctx = req;
 }

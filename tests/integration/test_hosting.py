@@ -144,8 +144,8 @@ class ServedTests:
         return [r["Event_ID"] for r in self.sb.rows("SELECT Event_ID FROM Event ORDER BY Event_ID")]
 
     def program_log(self):
-        """Where the program's stderr goes: the server's error log (for
-        nginx: the FastCGI process's own stderr)."""
+        """Where the program's request log lines go: the server's error log
+        (FastCGI workers send them as FCGI_STDERR records)."""
         return self.server.log()
 
     # the tests ---------------------------------------------------------------
@@ -350,9 +350,9 @@ class LighttpdTest(ServedTests, HostingCase):
     server_class = ws.LighttpdServer
     needs = ("lighttpd",)
 
-    # program_log: lighttpd hands its workers its own stderr (the journal of
-    # Debian's lighttpd.service, which runs lighttpd -D), not server.errorlog,
-    # unless server.breakagelog is set; both are read
+    # program_log: request lines arrive as FastCGI stderr, which lighttpd
+    # writes to server.errorlog; lines outside a request (none so far) would
+    # go to lighttpd's own stderr; both are read
 
     def test_shipped_settings_are_in_force(self):
         text = ws.shipped("lighttpd-events-batch.conf")

@@ -625,7 +625,9 @@ http {
         return [self.errorlog, self.stderr_path, self.fcgi_log]
 
     def program_log(self):
-        return read_text(self.fcgi_log)
+        # the program sends its request log lines as FastCGI stderr, which
+        # nginx writes to its error log ("FastCGI sent in stderr")
+        return read_text(self.errorlog)
 
     def stop(self):
         _live.discard(self)

@@ -71,6 +71,7 @@ memtransport_init(struct eb_transport *t, struct memtransport *m, const char *co
 	t->param = mem_param;
 	t->read = mem_read;
 	t->write = mem_write;
+	t->log = NULL;
 	t->ctx = m;
 }
 
