@@ -350,9 +350,10 @@ class LighttpdTest(ServedTests, HostingCase):
     server_class = ws.LighttpdServer
     needs = ("lighttpd",)
 
-    # program_log: request lines arrive as FastCGI stderr, which lighttpd
-    # writes to server.errorlog; lines outside a request (none so far) would
-    # go to lighttpd's own stderr; both are read
+    def program_log(self):
+        # request lines arrive as FastCGI stderr, which lighttpd writes to
+        # server.errorlog itself
+        return ws.read_text(self.server.errorlog)
 
     def test_shipped_settings_are_in_force(self):
         text = ws.shipped("lighttpd-events-batch.conf")
