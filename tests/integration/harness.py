@@ -67,6 +67,19 @@ def wait_port(port, timeout=10.0):
     raise RuntimeError("nothing listens on 127.0.0.1:%d" % port)
 
 
+def wait_for(predicate, timeout=20.0, what="condition", interval=0.02):
+    """Poll until predicate() is true (a guard against hanging, not a timing
+    assertion); returns its value."""
+    deadline = time.time() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(interval)
+
+
 def event(eid, **fields):
     """A minimal valid Event, with fields overridden or added."""
     e = {"event_ID": eid, "claim_Audit_Event": False,

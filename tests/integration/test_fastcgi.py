@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,15 +27,7 @@ CGI_FCGI = harness.which("cgi-fcgi")
 SPAWN_FCGI = harness.which("spawn-fcgi")
 
 
-def wait_for(predicate, timeout=10.0, what="condition"):
-    """Poll until predicate() is true (a guard against hanging, not a timing
-    assertion)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+wait_for = harness.wait_for
 
 
 def tcp_listening(port):

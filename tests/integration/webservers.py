@@ -61,17 +61,7 @@ class ServerFailed(RuntimeError):
     pass
 
 
-def wait_for(predicate, timeout=20.0, what="condition", interval=0.02):
-    """Poll until predicate() is true (a guard against hanging, not a timing
-    assertion); returns its value."""
-    deadline = time.time() + timeout
-    while True:
-        v = predicate()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)
+wait_for = harness.wait_for
 
 
 def read_text(path):
