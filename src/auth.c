@@ -19,6 +19,7 @@
 #include <openssl/sha.h>
 
 #include "auth.h"
+#include "util.h"
 
 enum eb_err
 auth_api_key(const struct eb_config *cfg, const char *key)
@@ -224,6 +225,7 @@ auth_bearer(const struct eb_config *cfg, const char *authorization, time_t now,
 	char tok[AUTH_TOKEN_MAX + 1];
 	const char *why;
 	json_t *claims = NULL;
+	unsigned long alloc_failures = util_json_alloc_failures();
 
 	out->claims = NULL;
 	out->user = NULL;
@@ -242,6 +244,14 @@ auth_bearer(const struct eb_config *cfg, const char *authorization, time_t now,
 		if (why == NULL)
 			why = check_claims(cfg, claims, now, &out->user);
 		explicit_bzero(tok, len);
+	}
+	if (util_json_alloc_failures() != alloc_failures) {
+		/* not the token's fault, and a claim may have gone missing in
+		 * parsing: the check could not be made */
+		json_decref(claims);
+		out->user = NULL;
+		snprintf(detail, detail_len, "out of memory while checking the token");
+		return EB_ERR_INTERNAL;
 	}
 	if (why != NULL) {
 		json_decref(claims);

@@ -31,8 +31,9 @@ enum eb_err auth_api_key(const struct eb_config *cfg, const char *key);
  * algorithm (the token's alg must equal it), exp and nbf within the clock
  * skew, iss and aud when configured, and a user claim.  On EB_OK *out holds
  * the claims (free with auth_principal_free).  Errors are
- * EB_ERR_TOKEN_MISSING (no bearer token sent) or EB_ERR_TOKEN_INVALID, with
- * a reason in detail that never quotes the token.
+ * EB_ERR_TOKEN_MISSING (no bearer token sent), EB_ERR_TOKEN_INVALID, or
+ * EB_ERR_INTERNAL when memory ran out during the check, with a reason in
+ * detail that never quotes the token.
  */
 enum eb_err auth_bearer(const struct eb_config *cfg, const char *authorization, time_t now,
 			struct auth_principal *out, char *detail, size_t detail_len);

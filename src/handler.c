@@ -42,6 +42,9 @@ struct request {
 	struct item_result *results;
 	size_t *order; /* the order items are written in: by event_ID */
 	size_t n_items;
+	char *response; /* the 207 body, built before the commit */
+	size_t response_len;
+	bool no_memory; /* the response could not be built: rolled back */
 	struct event_defaults defs;
 };
 
@@ -94,6 +97,7 @@ read_items(struct request *r)
 	char *body;
 	size_t len;
 	enum eb_err err;
+	unsigned long alloc_failures;
 
 	if (!http_content_type_ok(param(r, "CONTENT_TYPE")))
 		return snprintf(r->detail, sizeof(r->detail),
@@ -107,8 +111,18 @@ read_items(struct request *r)
 		return snprintf(r->detail, sizeof(r->detail), "the body is empty"), EB_ERR_BODY_INVALID;
 	}
 	/* NUL inside strings is let through to be refused per item */
+	alloc_failures = util_json_alloc_failures();
 	r->items = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
 	free(body);
+	/* Jansson reports running out of memory as just another parse error,
+	 * or not at all (a member can go missing): any failed allocation means
+	 * the tree cannot be trusted */
+	if (util_json_alloc_failures() != alloc_failures) {
+		json_decref(r->items);
+		r->items = NULL;
+		return snprintf(r->detail, sizeof(r->detail), "out of memory reading the batch"),
+		       EB_ERR_INTERNAL;
+	}
 	if (r->items == NULL)
 		return snprintf(r->detail, sizeof(r->detail), "invalid JSON: %s at line %d column %d",
 				jerr.text, jerr.line, jerr.column),
@@ -215,6 +229,11 @@ apply_items(struct request *r, struct db_conn *c, bool careful)
 static enum eb_err
 db_error(struct request *r, enum db_status st)
 {
+	if (r->no_memory) {
+		snprintf(r->detail, sizeof(r->detail),
+			 "out of memory building the response; nothing was applied");
+		return EB_ERR_INTERNAL;
+	}
 	if (st == DB_FAILED) {
 		snprintf(r->detail, sizeof(r->detail), "the database rejected the batch; nothing was applied");
 		return EB_ERR_INTERNAL;
@@ -235,8 +254,21 @@ attempt_batch(struct request *r)
 
 	while (st == DB_OK) {
 		st = apply_items(r, c, careful);
-		if (st == DB_OK)
-			return db_commit(c);
+		if (st == DB_OK) {
+			r->response = resp_multistatus_body(r->results, r->n_items, r->activity,
+							    &r->response_len);
+			if (r->response == NULL) {
+				r->no_memory = true;
+				db_rollback(c);
+				return DB_FAILED;
+			}
+			st = db_commit(c);
+			if (st != DB_OK) {
+				free(r->response);
+				r->response = NULL;
+			}
+			return st;
+		}
 		db_rollback(c);
 		if (st != DB_RETRY_CAREFUL)
 			return st;
@@ -303,7 +335,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 		err = store_items(&r);
 	if (err == EB_OK) {
 		status = 207;
-		resp_write_multistatus(t, r.results, r.n_items, r.activity);
+		resp_send_multistatus(t, r.response, r.response_len);
 	} else {
 		status = eb_err_status(err);
 		/* a failed batch reports no per-item outcome in the log either */
@@ -315,6 +347,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	reset_results(&r);
 	free(r.results);
 	free(r.order);
+	free(r.response);
 	json_decref(r.items);
 	auth_principal_free(&r.who);
 	return status;

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "transport.h"
 #include "transport_fcgi.h"
+#include "util.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -192,6 +193,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	util_json_alloc_init();
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "events-batch: cannot initialise libfcgi\n");
 		return 1;

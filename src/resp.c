@@ -107,11 +107,12 @@ status_body(const struct item_result *r)
 	return r->status == 201 ? "Created" : r->status == 200 ? "Updated" : "Error";
 }
 
-bool
-resp_write_multistatus(const struct eb_transport *t, const struct item_result *results,
-		       size_t n, const char *activity)
+char *
+resp_multistatus_body(const struct item_result *results, size_t n, const char *activity,
+		      size_t *len)
 {
-	json_t *data = json_array();
+	json_t *data = json_array(), *root;
+	char *body = NULL;
 
 	for (size_t i = 0; data != NULL && i < n; i++) {
 		const struct item_result *r = &results[i];
@@ -125,8 +126,21 @@ resp_write_multistatus(const struct eb_transport *t, const struct item_result *r
 			data = NULL;
 		}
 	}
-	return send_json(t, "207 Multi-Status", "",
-			 data ? json_pack("{s:o, s:n, s:o}", "data", data, "error", "debug",
-					  debug_object(activity))
-			      : NULL);
+	root = data ? json_pack("{s:o, s:n, s:o}", "data", data, "error", "debug",
+				debug_object(activity))
+		    : NULL;
+	*len = root ? json_dumpb(root, NULL, 0, JSON_COMPACT) : 0;
+	body = *len ? malloc(*len) : NULL;
+	if (body != NULL && json_dumpb(root, body, *len, JSON_COMPACT) != *len) {
+		free(body);
+		body = NULL;
+	}
+	json_decref(root);
+	return body;
+}
+
+bool
+resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len)
+{
+	return send(t, "207 Multi-Status", "", body, len);
 }

@@ -20,8 +20,15 @@
 bool resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
 		      const char *instance, const char *activity, bool token_sent);
 
-/* 207 Multi-Status with one entry per item, in order. */
-bool resp_write_multistatus(const struct eb_transport *t, const struct item_result *results,
-			    size_t n, const char *activity);
+/*
+ * The 207 body, one entry per item in order: built before the batch commits,
+ * so that running out of memory here still leaves nothing applied.
+ * Returns a malloc'd body (length in *len), or NULL when memory runs out.
+ */
+char *resp_multistatus_body(const struct item_result *results, size_t n, const char *activity,
+			    size_t *len);
+
+/* Send a body from resp_multistatus_body as 207 Multi-Status. */
+bool resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len);
 
 #endif

@@ -4,11 +4,38 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "util.h"
+
+static unsigned long json_alloc_failures;
+
+static void *
+json_alloc(size_t size)
+{
+	void *p = malloc(size);
+
+	if (p == NULL)
+		json_alloc_failures++;
+	return p;
+}
+
+void
+util_json_alloc_init(void)
+{
+	json_set_alloc_funcs(json_alloc, free);
+}
+
+unsigned long
+util_json_alloc_failures(void)
+{
+	return json_alloc_failures;
+}
 
 void
 util_uuid4(char out[UUID_TEXT_LEN + 1])
