@@ -330,15 +330,19 @@ class Sandbox:
         self.procs.append(p)
         return p
 
-    def close(self):
+    def stop_processes(self, timeout=10):
+        """SIGTERM what this sandbox started, by PID; SIGKILL what lingers."""
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
-                    p.wait(10)
+                    p.wait(timeout)
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+
+    def close(self):
+        self.stop_processes()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

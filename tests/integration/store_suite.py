@@ -18,9 +18,7 @@ import os
 import random
 import re
 import secrets
-import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -150,14 +148,7 @@ class StoreTests(harness.EnvelopeChecks):
     def _finish(self):
         """Stop what the test started (by PID), then check every log seen."""
         try:
-            for p in self.sb.procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    try:
-                        p.wait(30)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.wait()
+            self.sb.stop_processes(timeout=30)
             for lt in self.lighttpds:
                 self.logs.append(lt.log())
         finally:

@@ -118,14 +118,7 @@ class FcgiCase(harness.EnvelopeChecks, unittest.TestCase):
     def tearDown(self):
         # stop what we started (by PID), then look at what the workers wrote
         try:
-            for p in self.sb.procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    try:
-                        p.wait(10)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.wait()
+            self.sb.stop_processes()
             text = self.all_logs()
         finally:
             self.sb.close()
