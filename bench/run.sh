@@ -20,13 +20,7 @@ cd "$EB_TOP"
 # what the program needs, plus the servers, drivers and tools measured here
 eb_install_packages "$EB_PACKAGES postgresql odbc-postgresql wrk libsqlite3-dev time"
 
-if [ -n "${EB_BUILDDIR:-}" ]; then
-	build=$(cd "$EB_BUILDDIR" && pwd)
-else
-	echo "building (log: _build/bench.build.log) ..."
-	eb_build "$EB_TOP/_build/bench"
-	build=$EB_TOP/_build/bench
-fi
+eb_use_build bench
 if [ ! -x "$build/src/events-batch.fcgi" ] || [ ! -x "$build/tools/mktoken" ]; then
 	echo "no events-batch.fcgi or tools/mktoken in $build" >&2
 	exit 1

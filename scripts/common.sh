@@ -51,3 +51,15 @@ eb_build() {
 		exit 1
 	}
 }
+
+# eb_use_build NAME: set $build to $EB_BUILDDIR when given (a finished
+# build), else build $EB_TOP/_build/NAME and use that.
+eb_use_build() {
+	if [ -n "${EB_BUILDDIR:-}" ]; then
+		build=$(cd "$EB_BUILDDIR" && pwd)
+	else
+		echo "building (log: _build/$1.build.log) ..."
+		eb_build "$EB_TOP/_build/$1"
+		build=$EB_TOP/_build/$1
+	fi
+}

@@ -15,13 +15,7 @@ demo=$(mkdir -p "${DEMO_DIR:-_demo}" && cd "${DEMO_DIR:-_demo}" && pwd)
 api_key=demo-api-key
 
 eb_install_packages "$EB_PACKAGES"
-if [ -n "${EB_BUILDDIR:-}" ]; then
-	build=$(cd "$EB_BUILDDIR" && pwd)
-else
-	echo "building (log: _build/plain.build.log) ..."
-	eb_build "$EB_TOP/_build/plain"
-	build=$EB_TOP/_build/plain
-fi
+eb_use_build plain
 
 # A fresh database each run, so the first curl creates and the second updates.
 rm -f "$demo/demo.db" "$demo/demo.db-wal" "$demo/demo.db-shm"
