@@ -140,12 +140,6 @@ db_pool_free(struct db_pool *pool)
 	free(pool);
 }
 
-const char *
-db_dialect_name(const struct db_conn *c)
-{
-	return c->dialect != NULL ? c->dialect->name : "none";
-}
-
 /* A small string builder for statement texts. */
 struct sqlbuf {
 	char text[4096];

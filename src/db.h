@@ -49,7 +49,4 @@ enum db_status db_commit(struct db_conn *c);
 /* Roll back; a connection that fails even this is closed for re-opening. */
 void db_rollback(struct db_conn *c);
 
-/* The dialect name of an open connection, for logs. */
-const char *db_dialect_name(const struct db_conn *c);
-
 #endif

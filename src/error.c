@@ -39,8 +39,6 @@ struct status_desc {
 
 static const struct status_desc status_lines[] = {
 	{200, "200 OK"},
-	{201, "201 Created"},
-	{207, "207 Multi-Status"},
 	{400, "400 Bad Request"},
 	{401, "401 Unauthorized"},
 	{403, "403 Forbidden"},
@@ -78,8 +76,8 @@ eb_err_type(enum eb_err err)
 	return desc(err)->type;
 }
 
-const char *
-eb_status_line(int status)
+static const char *
+status_line(int status)
 {
 	for (size_t i = 0; i < sizeof(status_lines) / sizeof(status_lines[0]); i++)
 		if (status_lines[i].status == status)
@@ -90,7 +88,7 @@ eb_status_line(int status)
 const char *
 eb_err_status_line(enum eb_err err)
 {
-	const char *line = eb_status_line(eb_err_status(err));
+	const char *line = status_line(eb_err_status(err));
 
 	return line != NULL ? line : "500 Internal Server Error";
 }

@@ -40,7 +40,4 @@ const char *eb_err_title(enum eb_err err);
 /* RFC 7807 "type": a URN naming the problem, stable for clients to match on. */
 const char *eb_err_type(enum eb_err err);
 
-/* Status line for a plain status code (207, 201...), or NULL if unknown. */
-const char *eb_status_line(int status);
-
 #endif

@@ -162,36 +162,47 @@ order_key(const json_t *item)
 	return json_integer_value(id);
 }
 
-static const json_t *sort_items; /* qsort has no context argument */
+/* An item's place in the write order: its id, then its place in the batch. */
+struct order_entry {
+	long long key;
+	size_t index;
+};
 
 static int
 compare_order(const void *a, const void *b)
 {
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	long long ki = order_key(json_array_get(sort_items, i));
-	long long kj = order_key(json_array_get(sort_items, j));
+	const struct order_entry *x = a, *y = b;
 
-	if (ki != kj)
-		return ki < kj ? -1 : 1;
-	return i < j ? -1 : i > j; /* stable: the same id keeps batch order */
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	/* stable: the same id keeps batch order */
+	return x->index < y->index ? -1 : x->index > y->index;
 }
 
 /*
  * Write items in ascending event_ID, so that concurrent batches take row
  * locks in one order and cannot deadlock; repeats of an id keep their order
  * in the batch, so the later one still wins.  Results stay in input order.
+ * Each id is read once, not at every comparison.
  */
 static bool
 order_items(struct request *r)
 {
+	struct order_entry *e = malloc((r->n_items ? r->n_items : 1) * sizeof(*e));
+
 	r->order = malloc((r->n_items ? r->n_items : 1) * sizeof(*r->order));
-	if (r->order == NULL)
+	if (e == NULL || r->order == NULL) {
+		free(e);
 		return false;
+	}
+	for (size_t i = 0; i < r->n_items; i++) {
+		e[i].key = order_key(json_array_get(r->items, i));
+		e[i].index = i;
+	}
+	qsort(e, r->n_items, sizeof(*e), compare_order);
 	for (size_t i = 0; i < r->n_items; i++)
-		r->order[i] = i;
-	sort_items = r->items;
-	qsort(r->order, r->n_items, sizeof(*r->order), compare_order);
-	sort_items = NULL;
+		r->order[i] = e[i].index;
+	free(e);
 	return true;
 }
 
