@@ -21,6 +21,11 @@
 #define KEEP_MAX 4
 #define VARIANTS (1 << KEEP_MAX)
 
+/* The fast path writes up to BULK_MAX rows with one statement, in pieces of
+ * a power of two rows, so that only a few statement texts are prepared. */
+#define BULK_SIZES 8
+#define BULK_MAX (1 << (BULK_SIZES - 1)) /* 128 rows: 3,200 parameters */
+
 enum stmt_kind {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -31,13 +36,18 @@ enum stmt_kind {
 	ST_INSERT, /* UPSERT_UPDATE_THEN_INSERT's second step */
 	ST_WRITE,  /* + variant (which FF_KEEP fields the item gave): the UPDATE,
 		    * or the one upsert statement */
-	ST__COUNT = ST_WRITE + VARIANTS
+	/* + size index: which of 2^index keys are stored (BULK_EXISTING_THEN_UPSERT) */
+	ST_EXISTING = ST_WRITE + VARIANTS,
+	/* + variant * BULK_SIZES + size index: the upsert of 2^index rows */
+	ST_BULK = ST_EXISTING + BULK_SIZES,
+	ST__COUNT = ST_BULK + VARIANTS * BULK_SIZES
 };
 
 struct db_stmt {
 	SQLHSTMT h;
-	int nparams;
-	signed char params[EVENT_NFIELDS + 1]; /* field index of each '?' */
+	int rows;    /* rows of parameters: 1, or the rows of a bulk statement */
+	int nparams; /* parameters per row */
+	signed char params[EVENT_NFIELDS + 1]; /* field index of each '?' of a row */
 };
 
 /* Per-parameter scratch for values that need converting before binding. */
@@ -55,7 +65,7 @@ struct db_conn {
 	const struct dialect *dialect;
 	const char *suffix; /* the dialect's connect_suffix, once known */
 	struct db_stmt stmts[ST__COUNT];
-	struct param_buf pbuf[EVENT_NFIELDS + 1];
+	struct param_buf *pbuf; /* one per parameter of the largest statement */
 };
 
 struct db_pool {
@@ -95,8 +105,14 @@ db_pool_new(const struct eb_config *cfg)
 	if (pool == NULL)
 		return NULL;
 	pool->n = cfg->n_databases;
-	for (size_t i = 0; i < pool->n; i++)
+	for (size_t i = 0; i < pool->n; i++) {
 		pool->conns[i].db = &cfg->databases[i];
+		pool->conns[i].pbuf = calloc(BULK_MAX * EVENT_NFIELDS, sizeof(struct param_buf));
+		if (pool->conns[i].pbuf == NULL) {
+			db_pool_free(pool);
+			return NULL;
+		}
+	}
 	n_keep_fields = 0;
 	for (int f = 0; f < EVENT_NFIELDS; f++)
 		if ((event_fields[f].flags & FF_KEEP) && n_keep_fields < KEEP_MAX)
@@ -133,17 +149,19 @@ db_pool_free(struct db_pool *pool)
 {
 	if (pool == NULL)
 		return;
-	for (size_t i = 0; i < pool->n; i++)
+	for (size_t i = 0; i < pool->n; i++) {
 		conn_close(&pool->conns[i]);
+		free(pool->conns[i].pbuf);
+	}
 	if (pool->env != SQL_NULL_HENV)
 		SQLFreeHandle(SQL_HANDLE_ENV, pool->env);
 	free(pool);
 }
 
-/* A small string builder for statement texts. */
+/* A string builder for statement texts; overflow: out of memory. */
 struct sqlbuf {
-	char text[4096];
-	size_t len;
+	char *text;
+	size_t len, cap;
 	bool overflow;
 };
 
@@ -152,9 +170,18 @@ sql_add(struct sqlbuf *b, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (b->len + n >= sizeof(b->text)) {
-		b->overflow = true;
+	if (b->overflow)
 		return;
+	if (b->len + n >= b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *text;
+		while (b->len + n >= cap)
+			cap *= 2;
+		if ((text = realloc(b->text, cap)) == NULL) {
+			b->overflow = true;
+			return;
+		}
+		b->text = text, b->cap = cap;
 	}
 	memcpy(b->text + b->len, s, n + 1);
 	b->len += n;
@@ -169,9 +196,9 @@ field_kept(int f, unsigned variant)
 	return false;
 }
 
-/* "INSERT INTO Event (all columns) VALUES (?, ...)" */
+/* "INSERT INTO Event (all columns) VALUES (?, ...), ..." for rows rows */
 static void
-build_insert(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d)
+build_insert(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, int rows)
 {
 	sql_add(b, "INSERT INTO Event (");
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
@@ -179,12 +206,16 @@ build_insert(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d)
 		sql_add(b, event_fields[f].column);
 		st->params[st->nparams++] = (signed char)f;
 	}
-	sql_add(b, ") VALUES (");
-	for (int f = 0; f < EVENT_NFIELDS; f++) {
-		sql_add(b, f ? ", " : "");
-		sql_add(b, dialect_placeholder(d, event_fields[f].type));
+	sql_add(b, ") VALUES ");
+	for (int r = 0; r < rows; r++) {
+		sql_add(b, r ? ", (" : "(");
+		for (int f = 0; f < EVENT_NFIELDS; f++) {
+			sql_add(b, f ? ", " : "");
+			sql_add(b, dialect_placeholder(d, event_fields[f].type));
+		}
+		sql_add(b, ")");
 	}
-	sql_add(b, ")");
+	st->rows = rows;
 }
 
 /* The columns an update sets: all but the key and the kept fields this
@@ -229,7 +260,7 @@ build_write(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, unsig
 		st->params[st->nparams++] = EVENT_KEY;
 		break;
 	case UPSERT_ON_CONFLICT_RETURNING:
-		build_insert(b, st, d);
+		build_insert(b, st, d, 1);
 		sql_add(b, " ON CONFLICT (");
 		sql_add(b, event_fields[EVENT_KEY].column);
 		sql_add(b, ") DO UPDATE SET ");
@@ -238,11 +269,65 @@ build_write(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, unsig
 		sql_add(b, " RETURNING CAST((xmax = 0) AS INTEGER)");
 		break;
 	case UPSERT_ON_DUPLICATE_KEY:
-		build_insert(b, st, d);
+		build_insert(b, st, d, 1);
 		sql_add(b, " ON DUPLICATE KEY UPDATE ");
 		build_set_list(b, st, d, variant, "VALUES(");
 		break;
 	}
+}
+
+/* The upsert of rows rows (distinct keys, one variant) in one statement. */
+static void
+build_bulk(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, unsigned variant,
+	   int rows)
+{
+	const char *key = event_fields[EVENT_KEY].column;
+
+	build_insert(b, st, d, rows);
+	sql_add(b, " ON CONFLICT (");
+	sql_add(b, key);
+	sql_add(b, ") DO UPDATE SET ");
+	build_set_list(b, st, d, variant, "EXCLUDED.");
+	if (d->bulk == BULK_RETURNING) {
+		sql_add(b, " RETURNING ");
+		sql_add(b, key);
+		sql_add(b, ", CAST((xmax = 0) AS INTEGER)");
+	}
+}
+
+/* "SELECT key FROM Event WHERE key IN (?, ...)" for rows keys */
+static void
+build_existing(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, int rows)
+{
+	const char *key = event_fields[EVENT_KEY].column;
+
+	sql_add(b, "SELECT ");
+	sql_add(b, key);
+	sql_add(b, " FROM Event WHERE ");
+	sql_add(b, key);
+	sql_add(b, " IN (");
+	for (int r = 0; r < rows; r++) {
+		sql_add(b, r ? ", " : "");
+		sql_add(b, dialect_placeholder(d, event_fields[EVENT_KEY].type));
+	}
+	sql_add(b, ")");
+	st->params[st->nparams++] = EVENT_KEY;
+	st->rows = rows;
+}
+
+/* The text of a statement built from the field table, into b. */
+static void
+build_statement(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, int k)
+{
+	if (k == ST_INSERT)
+		build_insert(b, st, d, 1);
+	else if (k < ST_EXISTING)
+		build_write(b, st, d, (unsigned)(k - ST_WRITE));
+	else if (k < ST_BULK)
+		build_existing(b, st, d, 1 << (k - ST_EXISTING));
+	else
+		build_bulk(b, st, d, (unsigned)((k - ST_BULK) / BULK_SIZES),
+			   1 << ((k - ST_BULK) % BULK_SIZES));
 }
 
 static const char *
@@ -264,34 +349,32 @@ static struct db_stmt *
 stmt_get(struct db_conn *c, int k, char sqlstate[6], long *native)
 {
 	struct db_stmt *st = &c->stmts[k];
-	struct sqlbuf b = {.len = 0};
+	struct sqlbuf b = {.text = NULL};
 	const char *text;
 
 	if (st->h != SQL_NULL_HSTMT)
 		return st;
 	st->nparams = 0;
+	st->rows = 1;
 	text = fixed_text(c->dialect, (enum stmt_kind)k);
 	if (text == NULL) {
-		if (k == ST_INSERT)
-			build_insert(&b, st, c->dialect);
-		else
-			build_write(&b, st, c->dialect, (unsigned)(k - ST_WRITE));
-		if (b.overflow)
+		build_statement(&b, st, c->dialect, k);
+		if (b.overflow) {
+			free(b.text);
 			return NULL;
+		}
 		text = b.text;
 	}
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &st->h))) {
 		diag(SQL_HANDLE_DBC, c->dbc, "allocating a statement", sqlstate, native);
 		st->h = SQL_NULL_HSTMT;
-		return NULL;
-	}
-	if (!SQL_SUCCEEDED(SQLPrepare(st->h, (SQLCHAR *)text, SQL_NTS))) {
+	} else if (!SQL_SUCCEEDED(SQLPrepare(st->h, (SQLCHAR *)text, SQL_NTS))) {
 		diag(SQL_HANDLE_STMT, st->h, "prepare", sqlstate, native);
 		SQLFreeHandle(SQL_HANDLE_STMT, st->h);
 		st->h = SQL_NULL_HSTMT;
-		return NULL;
 	}
-	return st;
+	free(b.text);
+	return st->h != SQL_NULL_HSTMT ? st : NULL;
 }
 
 /* Bind field f of row as parameter number p (1-based) of st. */
@@ -337,6 +420,31 @@ bind_param(struct db_conn *c, struct db_stmt *st, int p, const struct event_row 
 					      stype, size, 0, ptr, 0, &pb->ind));
 }
 
+/* Bind the fields of rows[0..st->rows) and execute st.  On success the
+ * caller reads what it needs and closes the cursor (SQL_CLOSE). */
+static bool
+stmt_exec(struct db_conn *c, struct db_stmt *st, const struct event_row *rows,
+	  char sqlstate[6], long *native)
+{
+	SQLRETURN rc;
+
+	for (int r = 0; r < st->rows && st->nparams > 0; r++) {
+		for (int p = 0; p < st->nparams; p++) {
+			if (!bind_param(c, st, r * st->nparams + p + 1, &rows[r], st->params[p])) {
+				diag(SQL_HANDLE_STMT, st->h, "bind", sqlstate, native);
+				return false;
+			}
+		}
+	}
+	rc = SQLExecute(st->h);
+	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
+		diag(SQL_HANDLE_STMT, st->h, "execute", sqlstate, native);
+		SQLFreeStmt(st->h, SQL_CLOSE);
+		return false;
+	}
+	return true;
+}
+
 /* Run a prepared statement, binding row's fields when it has parameters.
  * rows: the affected-row count; fetched: the first column of the first row
  * of its result (for RETURNING), or -1 when there is none. */
@@ -347,18 +455,8 @@ stmt_run(struct db_conn *c, struct db_stmt *st, const struct event_row *row,
 	SQLRETURN rc;
 	SQLLEN ind = 0;
 
-	for (int p = 0; p < st->nparams; p++) {
-		if (!bind_param(c, st, p + 1, row, st->params[p])) {
-			diag(SQL_HANDLE_STMT, st->h, "bind", sqlstate, native);
-			return false;
-		}
-	}
-	rc = SQLExecute(st->h);
-	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
-		diag(SQL_HANDLE_STMT, st->h, "execute", sqlstate, native);
-		SQLFreeStmt(st->h, SQL_CLOSE);
+	if (!stmt_exec(c, st, row, sqlstate, native))
 		return false;
-	}
 	if (rows != NULL && !SQL_SUCCEEDED(SQLRowCount(st->h, rows)))
 		*rows = 0;
 	if (fetched != NULL) {
@@ -470,7 +568,7 @@ driver_connect(struct db_pool *pool, struct db_conn *c)
 static enum db_status
 schema_check(struct db_conn *c)
 {
-	struct sqlbuf b = {.len = 0};
+	struct sqlbuf b = {.text = NULL};
 	char state[6] = "HY000";
 	long native = 0;
 	enum db_status st = DB_OK;
@@ -482,13 +580,16 @@ schema_check(struct db_conn *c)
 		sql_add(&b, event_fields[f].column);
 	}
 	sql_add(&b, " FROM Event WHERE 1 = 0");
-	if (b.overflow || !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
+	if (b.overflow || !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h))) {
+		free(b.text);
 		return DB_FAILED;
+	}
 	if (!SQL_SUCCEEDED(SQLExecDirect(h, (SQLCHAR *)b.text, SQL_NTS))) {
 		diag(SQL_HANDLE_STMT, h, "checking the Event table", state, &native);
 		st = status_of(c, state, native);
 	}
 	SQLFreeHandle(SQL_HANDLE_STMT, h);
+	free(b.text);
 	if (c->dialect->commit == NULL) /* autocommit off: end what the probe began */
 		SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK);
 	return st;
@@ -634,10 +735,184 @@ set_item_error(struct item_result *r, const char *state)
 	r->detail = strdup(msg);
 }
 
+static int32_t
+row_key(const struct event_row *row)
+{
+	return row->v[EVENT_KEY].u.i;
+}
+
+/* The index of the row with key in rows[0..n) (ascending keys), or -1. */
+static long
+find_row(const struct event_row *rows, size_t n, int32_t key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (row_key(&rows[mid]) < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && row_key(&rows[lo]) == key ? (long)lo : -1;
+}
+
+/*
+ * Read the result of a bulk statement: each row names a key of rows[0..n),
+ * and, when inserted is not NULL, has a second column telling whether that
+ * row was inserted.  seen[i] marks the rows named, inserted[i] what the
+ * second column said.  Returns the number of result rows, or -1 on a fetch
+ * error or a key that is not one of the rows or comes twice.
+ */
+static long
+fetch_keys(struct db_stmt *st, const struct event_row *rows, size_t n, bool *seen,
+	   bool *inserted, char state[6], long *native)
+{
+	bool two_columns = inserted != NULL;
+	SQLINTEGER key = 0, flag = 0;
+	SQLLEN ind1 = 0, ind2 = 0;
+	SQLRETURN rc;
+	long got = 0;
+
+	if (!SQL_SUCCEEDED(SQLBindCol(st->h, 1, SQL_C_SLONG, &key, 0, &ind1)) ||
+	    (two_columns && !SQL_SUCCEEDED(SQLBindCol(st->h, 2, SQL_C_SLONG, &flag, 0, &ind2)))) {
+		diag(SQL_HANDLE_STMT, st->h, "bind column", state, native);
+		return -1;
+	}
+	while (SQL_SUCCEEDED(rc = SQLFetch(st->h))) {
+		long i = ind1 == SQL_NULL_DATA ? -1 : find_row(rows, n, key);
+		if (i < 0 || seen[i]) {
+			log_msg("database: a bulk statement answered a key it was not given");
+			return -1;
+		}
+		seen[i] = true;
+		if (two_columns)
+			inserted[i] = ind2 != SQL_NULL_DATA && flag == 1;
+		got++;
+	}
+	if (rc != SQL_NO_DATA) {
+		diag(SQL_HANDLE_STMT, st->h, "fetch", state, native);
+		return -1;
+	}
+	return got;
+}
+
+/* The index i with 1 << i == n, for n a power of two up to BULK_MAX. */
+static int
+size_index(size_t n)
+{
+	int i = 0;
+
+	while ((size_t)1 << i < n)
+		i++;
+	return i;
+}
+
+/* The largest power of two not above n (n > 0). */
+static size_t
+pow2_floor(size_t n)
+{
+	size_t p = 1;
+
+	while (p * 2 <= n)
+		p *= 2;
+	return p;
+}
+
+/*
+ * Upsert rows[0..n) (n a power of two, keys distinct and ascending, one
+ * update variant) with one statement; created[i] tells which rows are new.
+ */
+static enum row_outcome
+upsert_bulk(struct db_conn *c, const struct event_row *rows, size_t n, bool *created,
+	    char state[6], long *native)
+{
+	bool seen[BULK_MAX] = {false}, returning = c->dialect->bulk == BULK_RETURNING;
+	int size = size_index(n);
+	struct db_stmt *st;
+	SQLLEN affected = 0;
+	long got;
+
+	if (!returning) {
+		/* which keys are stored already: those rows are updates */
+		st = stmt_get(c, ST_EXISTING + size, state, native);
+		if (st == NULL)
+			return ROW_NO_STATEMENT;
+		if (!stmt_exec(c, st, rows, state, native))
+			return ROW_REFUSED;
+		got = fetch_keys(st, rows, n, seen, NULL, state, native);
+		SQLFreeStmt(st->h, SQL_CLOSE);
+		if (got < 0)
+			return ROW_REFUSED;
+		for (size_t i = 0; i < n; i++)
+			created[i] = !seen[i], seen[i] = false;
+	}
+	st = stmt_get(c, ST_BULK + update_variant(&rows[0]) * BULK_SIZES + size, state, native);
+	if (st == NULL)
+		return ROW_NO_STATEMENT;
+	if (!stmt_exec(c, st, rows, state, native))
+		return ROW_REFUSED;
+	if (returning)
+		got = fetch_keys(st, rows, n, seen, created, state, native);
+	else
+		got = SQL_SUCCEEDED(SQLRowCount(st->h, &affected)) ? (long)affected : -1;
+	SQLFreeStmt(st->h, SQL_CLOSE);
+	if (got != (long)n) {
+		/* never report what was not seen stored: redo item by item */
+		log_msg("database: a bulk upsert of %zu rows reported %ld", n, got);
+		return ROW_REFUSED;
+	}
+	return ROW_STORED;
+}
+
+/* How many of rows[0..n) one bulk statement can take: keys distinct (a
+ * repeated id is written again by the next statement, so the later item
+ * still wins) and one update variant. */
+static size_t
+bulk_run(const struct event_row *rows, size_t n)
+{
+	size_t k = 1;
+	int variant = update_variant(&rows[0]);
+
+	while (k < n && k < BULK_MAX && row_key(&rows[k]) != row_key(&rows[k - 1]) &&
+	       update_variant(&rows[k]) == variant)
+		k++;
+	return k;
+}
+
+/* The fast path: every row in bulk statements, no savepoints. */
+static enum db_status
+store_bulk(struct db_conn *c, const struct event_row *rows, struct item_result *const *results,
+	   size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		char state[6] = "HY000";
+		long native = 0;
+		bool created[BULK_MAX];
+		size_t piece = pow2_floor(bulk_run(rows + i, n - i));
+		enum row_outcome outcome = upsert_bulk(c, rows + i, piece, created, state, &native);
+		enum db_status st;
+
+		if (outcome != ROW_STORED) {
+			/* a row refused, or a bulk statement the database cannot
+			 * take (a parameter limit): redo the batch item by item,
+			 * which also finds the refused rows exactly */
+			st = status_of(c, state, native);
+			return st != DB_FAILED ? st : DB_RETRY_CAREFUL;
+		}
+		for (size_t k = 0; k < piece; k++)
+			set_result(results[i + k], created[k]);
+		i += piece;
+	}
+	return DB_OK;
+}
+
 enum db_status
 db_store(struct db_conn *c, const struct event_row *rows,
 	 struct item_result *const *results, size_t n, bool careful)
 {
+	if (!careful && c->dialect->bulk != BULK_NONE)
+		return store_bulk(c, rows, results, n);
 	for (size_t i = 0; i < n; i++) {
 		char state[6] = "HY000";
 		long native = 0;

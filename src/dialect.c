@@ -76,6 +76,7 @@ static const struct dialect dialects[] = {
 		.name = "sqlite",
 		.dbms_prefix = "SQLite",
 		.style = UPSERT_UPDATE_THEN_INSERT,
+		.bulk = BULK_EXISTING_THEN_UPSERT,
 		.on_connect = sqlite_on_connect,
 		/* IMMEDIATE takes the write lock up front, waiting out other
 		 * writers with the busy timeout instead of failing later. */
@@ -91,6 +92,7 @@ static const struct dialect dialects[] = {
 		.name = "postgresql",
 		.dbms_prefix = "PostgreSQL",
 		.style = UPSERT_ON_CONFLICT_RETURNING,
+		.bulk = BULK_RETURNING,
 		/* text and integers do not cast to these implicitly */
 		.placeholder = {[FT_BOOL] = "CAST(? AS BOOLEAN)",
 				[FT_DATETIME] = "CAST(? AS TIMESTAMP)"},
@@ -109,6 +111,7 @@ static const struct dialect dialects[] = {
 		.name = "mariadb",
 		.dbms_prefix = "MariaDB",
 		.style = UPSERT_ON_DUPLICATE_KEY,
+		.bulk = BULK_NONE,
 		.on_connect = mariadb_on_connect,
 		.begin = "START TRANSACTION",
 		.commit = "COMMIT",

@@ -25,6 +25,19 @@ enum upsert_style {
 	UPSERT_ON_DUPLICATE_KEY,
 };
 
+/* How the fast path writes many rows with one statement, and still tells
+ * each row's outcome. */
+enum bulk_style {
+	BULK_NONE, /* one statement per row (MariaDB: a multi-row upsert reports
+		    * only the sum of affected rows) */
+	/* INSERT ... VALUES (...), ... ON CONFLICT DO UPDATE RETURNING key,
+	 * (xmax = 0): a row per item says which it was (PostgreSQL) */
+	BULK_RETURNING,
+	/* SELECT key ... WHERE key IN (...), then the multi-row upsert: the
+	 * write lock taken at BEGIN keeps the answer true (SQLite) */
+	BULK_EXISTING_THEN_UPSERT,
+};
+
 /* How an error bears on the batch. */
 enum error_scope {
 	ERR_ITEM,     /* this row's fault: report it, go on with the others */
@@ -36,6 +49,7 @@ struct dialect {
 	const char *name;          /* for logs */
 	const char *dbms_prefix;   /* SQL_DBMS_NAME starts with this */
 	enum upsert_style style;
+	enum bulk_style bulk;
 	/* the parameter marker for each enum event_type; NULL means "?" */
 	const char *placeholder[FT_DATETIME + 1];
 	/* Appended to the configured connection string once the dialect is
