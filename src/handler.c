@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "batch.h"
 #include "error.h"
 #include "event.h"
 #include "handler.h"
@@ -22,7 +23,7 @@
 #include "resp.h"
 #include "util.h"
 
-/* Items validated and stored together: bounds memory, not behaviour. */
+/* Rows handed to the storage code at a time: bounds memory, not behaviour. */
 #define CHUNK_ITEMS 256
 /* Runs of a batch that met a deadlock before it answers 503. */
 #define MAX_ATTEMPTS 3
@@ -38,10 +39,8 @@ struct request {
 	struct auth_principal who;
 	bool token_sent;
 	char detail[512];
-	json_t *items;
-	struct item_result *results;
-	size_t *order; /* the order items are written in: by event_ID */
-	size_t n_items;
+	struct batch batch; /* every item's result, the valid items' rows */
+	size_t *order;      /* the order rows are written in: by event_ID */
 	char *response; /* the 207 body, built before the commit */
 	size_t response_len;
 	bool no_memory; /* the response could not be built: rolled back */
@@ -89,15 +88,14 @@ check_caller(struct request *r)
 	return auth_database(r->cfg, &r->who, r->db->name, r->detail, sizeof(r->detail));
 }
 
-/* Rows 8 to 11: the body is a JSON array of acceptable size. */
+/* Rows 8 to 11: the body is a JSON array of acceptable size; and each
+ * item validated (SPEC §5), with the request's time and user for defaults. */
 static enum eb_err
 read_items(struct request *r)
 {
-	json_error_t jerr;
 	char *body;
 	size_t len;
 	enum eb_err err;
-	unsigned long alloc_failures;
 
 	if (!http_content_type_ok(param(r, "CONTENT_TYPE")))
 		return snprintf(r->detail, sizeof(r->detail),
@@ -110,61 +108,27 @@ read_items(struct request *r)
 		free(body);
 		return snprintf(r->detail, sizeof(r->detail), "the body is empty"), EB_ERR_BODY_INVALID;
 	}
-	/* NUL inside strings is let through to be refused per item */
-	alloc_failures = util_json_alloc_failures();
-	r->items = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+	eb_time_now(&r->defs.now);
+	r->defs.user = r->who.user;
+	err = batch_parse(body, len, r->cfg->max_batch_items, &r->defs, &r->batch, r->detail,
+			  sizeof(r->detail));
 	free(body);
-	/* Jansson reports running out of memory as just another parse error,
-	 * or not at all (a member can go missing): any failed allocation means
-	 * the tree cannot be trusted */
-	if (util_json_alloc_failures() != alloc_failures) {
-		json_decref(r->items);
-		r->items = NULL;
-		return snprintf(r->detail, sizeof(r->detail), "out of memory reading the batch"),
-		       EB_ERR_INTERNAL;
-	}
-	if (r->items == NULL)
-		return snprintf(r->detail, sizeof(r->detail), "invalid JSON: %s at line %d column %d",
-				jerr.text, jerr.line, jerr.column),
-		       EB_ERR_BODY_INVALID;
-	if (!json_is_array(r->items))
-		return snprintf(r->detail, sizeof(r->detail), "the body must be a JSON array of events"),
-		       EB_ERR_BODY_INVALID;
-	r->n_items = json_array_size(r->items);
-	if ((long)r->n_items > r->cfg->max_batch_items)
-		return snprintf(r->detail, sizeof(r->detail), "%zu items exceed the limit of %ld",
-				r->n_items, r->cfg->max_batch_items),
-		       EB_ERR_TOO_MANY_ITEMS;
-	r->results = calloc(r->n_items ? r->n_items : 1, sizeof(*r->results));
-	if (r->results == NULL)
-		return snprintf(r->detail, sizeof(r->detail), "out of memory"), EB_ERR_INTERNAL;
-	return EB_OK;
+	return err;
 }
 
+/* Forget every item's outcome: a failed batch reports none. */
 static void
 reset_results(struct request *r)
 {
-	for (size_t i = 0; r->results != NULL && i < r->n_items; i++) {
-		free(r->results[i].detail);
-		memset(&r->results[i], 0, sizeof(r->results[i]));
+	for (size_t i = 0; r->batch.results != NULL && i < r->batch.n_items; i++) {
+		free(r->batch.results[i].detail);
+		memset(&r->batch.results[i], 0, sizeof(r->batch.results[i]));
 	}
 }
 
-/* The id an item will be written under, for ordering; invalid ids first. */
-static long long
-order_key(const json_t *item)
-{
-	const json_t *id = json_object_get(item, event_fields[EVENT_KEY].json);
-
-	if (!json_is_integer(id) || json_integer_value(id) < INT32_MIN ||
-	    json_integer_value(id) > INT32_MAX)
-		return (long long)INT32_MIN - 1;
-	return json_integer_value(id);
-}
-
-/* An item's place in the write order: its id, then its place in the batch. */
+/* A row's place in the write order: its id, then its place in the batch. */
 struct order_entry {
-	long long key;
+	int32_t key;
 	size_t index;
 };
 
@@ -180,55 +144,48 @@ compare_order(const void *a, const void *b)
 }
 
 /*
- * Write items in ascending event_ID, so that concurrent batches take row
+ * Write rows in ascending event_ID, so that concurrent batches take row
  * locks in one order and cannot deadlock; repeats of an id keep their order
  * in the batch, so the later one still wins.  Results stay in input order.
- * Each id is read once, not at every comparison.
  */
 static bool
-order_items(struct request *r)
+order_rows(struct request *r)
 {
-	struct order_entry *e = malloc((r->n_items ? r->n_items : 1) * sizeof(*e));
+	size_t n = r->batch.n_rows;
+	struct order_entry *e = malloc((n ? n : 1) * sizeof(*e));
 
-	r->order = malloc((r->n_items ? r->n_items : 1) * sizeof(*r->order));
+	r->order = malloc((n ? n : 1) * sizeof(*r->order));
 	if (e == NULL || r->order == NULL) {
 		free(e);
 		return false;
 	}
-	for (size_t i = 0; i < r->n_items; i++) {
-		e[i].key = order_key(json_array_get(r->items, i));
-		e[i].index = i;
+	for (size_t k = 0; k < n; k++) {
+		e[k].key = r->batch.rows[k].v[EVENT_KEY].u.i;
+		e[k].index = k;
 	}
-	qsort(e, r->n_items, sizeof(*e), compare_order);
-	for (size_t i = 0; i < r->n_items; i++)
-		r->order[i] = e[i].index;
+	qsort(e, n, sizeof(*e), compare_order);
+	for (size_t k = 0; k < n; k++)
+		r->order[k] = e[k].index;
 	free(e);
 	return true;
 }
 
-/* Validate every item and store the valid ones, a chunk at a time. */
+/* Store the valid items' rows, a chunk at a time, in write order. */
 static enum db_status
 apply_items(struct request *r, struct db_conn *c, bool careful)
 {
-	/* static: one chunk of rows is ~230 KiB, too much for a stack frame;
+	/* static: one chunk of rows is ~200 KiB, too much for a stack frame;
 	 * a worker handles one request at a time */
 	static struct event_row rows[CHUNK_ITEMS];
 	struct item_result *pending[CHUNK_ITEMS];
-	char err[EVENT_ERR_MAX];
 	size_t n = 0;
 	enum db_status st;
 
-	for (size_t k = 0; k < r->n_items; k++) {
-		size_t i = r->order[k];
-		struct item_result *res = &r->results[i];
-		if (event_validate(json_array_get(r->items, i), &r->defs, &rows[n], &res->id,
-				   &res->id_valid, err)) {
-			pending[n++] = res;
-		} else {
-			res->status = 400;
-			res->detail = strdup(err);
-		}
-		if (n == CHUNK_ITEMS || (k + 1 == r->n_items && n > 0)) {
+	for (size_t k = 0; k < r->batch.n_rows; k++) {
+		size_t row = r->order[k];
+		rows[n] = r->batch.rows[row];
+		pending[n++] = &r->batch.results[r->batch.row_item[row]];
+		if (n == CHUNK_ITEMS || k + 1 == r->batch.n_rows) {
 			if ((st = db_store(c, rows, pending, n, careful)) != DB_OK)
 				return st;
 			n = 0;
@@ -266,8 +223,8 @@ attempt_batch(struct request *r)
 	while (st == DB_OK) {
 		st = apply_items(r, c, careful);
 		if (st == DB_OK) {
-			r->response = resp_multistatus_body(r->results, r->n_items, r->activity,
-							    &r->response_len);
+			r->response = resp_multistatus_body(r->batch.results, r->batch.n_items,
+							    r->activity, &r->response_len);
 			if (r->response == NULL) {
 				r->no_memory = true;
 				db_rollback(c);
@@ -284,7 +241,7 @@ attempt_batch(struct request *r)
 		if (st != DB_RETRY_CAREFUL)
 			return st;
 		careful = true;
-		reset_results(r);
+		batch_reset_stored(&r->batch);
 		st = db_begin(r->pool, r->db, &c);
 	}
 	return st;
@@ -296,16 +253,14 @@ store_items(struct request *r)
 {
 	enum db_status st;
 
-	eb_time_now(&r->defs.now);
-	r->defs.user = r->who.user;
-	if (!order_items(r))
+	if (!order_rows(r))
 		return snprintf(r->detail, sizeof(r->detail), "out of memory"), EB_ERR_INTERNAL;
 	for (int attempt = 1;; attempt++) {
 		st = attempt_batch(r);
 		if (st != DB_CONFLICT || attempt == MAX_ATTEMPTS)
 			break;
 		log_msg("deadlock or serialization failure; running the batch again");
-		reset_results(r);
+		batch_reset_stored(&r->batch);
 	}
 	return st == DB_OK ? EB_OK : db_error(r, st);
 }
@@ -316,15 +271,15 @@ log_request(const struct request *r, int status, double started)
 	size_t created = 0, updated = 0, failed = 0;
 	const char *method = r->method ? r->method : "-";
 
-	for (size_t i = 0; r->results != NULL && i < r->n_items; i++) {
-		created += r->results[i].status == 201;
-		updated += r->results[i].status == 200;
-		failed += r->results[i].status >= 400;
+	for (size_t i = 0; r->batch.results != NULL && i < r->batch.n_items; i++) {
+		created += r->batch.results[i].status == 201;
+		updated += r->batch.results[i].status == 200;
+		failed += r->batch.results[i].status >= 400;
 	}
 	/* the database name is logged only once known to be configured */
 	log_msg("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d duration_ms=%.1f",
 		strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(method) ? method : "?",
-		r->db ? r->db->name : "-", r->n_items, created, updated, failed, status,
+		r->db ? r->db->name : "-", r->batch.n_items, created, updated, failed, status,
 		util_monotonic_ms() - started);
 }
 
@@ -355,11 +310,9 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	}
 	log_request(&r, status, started);
 	log_set_request(NULL, NULL, NULL);
-	reset_results(&r);
-	free(r.results);
+	batch_free(&r.batch);
 	free(r.order);
 	free(r.response);
-	json_decref(r.items);
 	auth_principal_free(&r.who);
 	return status;
 }
