@@ -6,9 +6,15 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <sql.h>
 #include <sqlext.h>
@@ -62,6 +68,8 @@ struct db_conn {
 	const struct eb_database *db;
 	SQLHDBC dbc;
 	bool open;
+	int queue_fd;   /* the database file, for queue_writers; -1: none */
+	bool queued;    /* this worker holds the queue */
 	const struct dialect *dialect;
 	const char *suffix; /* the dialect's connect_suffix, once known */
 	struct db_stmt stmts[ST__COUNT];
@@ -107,6 +115,7 @@ db_pool_new(const struct eb_config *cfg)
 	pool->n = cfg->n_databases;
 	for (size_t i = 0; i < pool->n; i++) {
 		pool->conns[i].db = &cfg->databases[i];
+		pool->conns[i].queue_fd = -1;
 		pool->conns[i].pbuf = calloc(BULK_MAX * EVENT_NFIELDS, sizeof(struct param_buf));
 		if (pool->conns[i].pbuf == NULL) {
 			db_pool_free(pool);
@@ -126,9 +135,79 @@ db_pool_new(const struct eb_config *cfg)
 	return pool;
 }
 
+/* How long a writer waits in the queue before it goes to the database's
+ * own waiting (whose limit the DBA sets: the SQLite driver's Timeout). */
+#define QUEUE_WAIT_MS 1000
+
+static void
+on_alarm(int sig)
+{
+	(void)sig; /* only interrupts flock() */
+}
+
+/* Take the writers' queue of c's database, waiting at most QUEUE_WAIT_MS. */
+static void
+queue_enter(struct db_conn *c)
+{
+	struct sigaction sa = {.sa_handler = on_alarm}, old;
+	struct itimerval wait = {.it_value = {QUEUE_WAIT_MS / 1000, QUEUE_WAIT_MS % 1000 * 1000}};
+	struct itimerval off = {{0, 0}, {0, 0}};
+
+	if (c->queue_fd < 0 || c->queued)
+		return;
+	if (flock(c->queue_fd, LOCK_EX | LOCK_NB) == 0) {
+		c->queued = true;
+		return;
+	}
+	/* no SA_RESTART: the alarm ends the wait with EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
+	setitimer(ITIMER_REAL, &wait, NULL);
+	c->queued = flock(c->queue_fd, LOCK_EX) == 0;
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+}
+
+static void
+queue_leave(struct db_conn *c)
+{
+	if (c->queued)
+		flock(c->queue_fd, LOCK_UN);
+	c->queued = false;
+}
+
+/* Open the file of c's main database for queue_writers (PRAGMA
+ * database_list names it); no file, no queue. */
+static void
+queue_open(struct db_conn *c)
+{
+	SQLCHAR name[16] = "", file[4096] = "";
+	SQLLEN ind1 = 0, ind2 = 0;
+	SQLHSTMT h;
+
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
+		return;
+	if (SQL_SUCCEEDED(SQLExecDirect(h, (SQLCHAR *)"PRAGMA database_list", SQL_NTS)) &&
+	    SQL_SUCCEEDED(SQLBindCol(h, 2, SQL_C_CHAR, name, sizeof(name), &ind1)) &&
+	    SQL_SUCCEEDED(SQLBindCol(h, 3, SQL_C_CHAR, file, sizeof(file), &ind2))) {
+		while (SQL_SUCCEEDED(SQLFetch(h)))
+			if (strcmp((char *)name, "main") == 0 && ind2 > 0 && file[0] != '\0') {
+				c->queue_fd = open((char *)file, O_RDONLY | O_CLOEXEC);
+				break;
+			}
+	}
+	SQLFreeHandle(SQL_HANDLE_STMT, h);
+	if (c->queue_fd < 0)
+		log_msg("database %s: writers do not queue (no database file to lock)", c->db->name);
+}
+
 static void
 conn_close(struct db_conn *c)
 {
+	queue_leave(c);
+	if (c->queue_fd >= 0)
+		close(c->queue_fd);
+	c->queue_fd = -1;
 	for (int i = 0; i < ST__COUNT; i++) {
 		if (c->stmts[i].h != SQL_NULL_HSTMT)
 			SQLFreeHandle(SQL_HANDLE_STMT, c->stmts[i].h);
@@ -627,6 +706,8 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 		return DB_UNAVAILABLE;
 	}
 	run_on_connect(c);
+	if (d->queue_writers)
+		queue_open(c);
 	if ((st = schema_check(c)) != DB_OK) {
 		if (st == DB_FAILED)
 			log_msg("database %s: the Event table is missing or lacks columns; see sql/",
@@ -653,6 +734,7 @@ db_begin(struct db_pool *pool, const struct eb_database *db, struct db_conn **ou
 		bool reused = c->open;
 		if (!c->open && (st = conn_open(pool, c)) != DB_OK)
 			return st;
+		queue_enter(c);
 		st = run_fixed(c, ST_BEGIN);
 		if (st == DB_OK) {
 			*out = c;
@@ -955,6 +1037,7 @@ db_commit(struct db_conn *c)
 		/* whatever the cause, the batch is not applied: the client retries */
 		return DB_UNAVAILABLE;
 	}
+	queue_leave(c);
 	return DB_OK;
 }
 
@@ -963,4 +1046,5 @@ db_rollback(struct db_conn *c)
 {
 	if (c->open && run_fixed(c, ST_ROLLBACK) != DB_OK)
 		conn_close(c);
+	queue_leave(c);
 }

@@ -78,6 +78,7 @@ static const struct dialect dialects[] = {
 		.style = UPSERT_UPDATE_THEN_INSERT,
 		.bulk = BULK_EXISTING_THEN_UPSERT,
 		.on_connect = sqlite_on_connect,
+		.queue_writers = true,
 		/* IMMEDIATE takes the write lock up front, waiting out other
 		 * writers with the busy timeout instead of failing later. */
 		.begin = "BEGIN IMMEDIATE",

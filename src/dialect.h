@@ -57,6 +57,10 @@ struct dialect {
 	 * settings the storage code depends on; NULL for none. */
 	const char *connect_suffix;
 	const char *const *on_connect; /* statements run once per connection */
+	/* Writers queue for the database file (flock) before begin: the
+	 * database has one write lock and its driver polls for it (SQLite:
+	 * the ODBC driver's busy handler sleeps 10 ms a try). */
+	bool queue_writers;
 	/* Transactions: begin is always run (its round trip also proves a
 	 * cached connection alive). commit and rollback NULL: the ODBC way,
 	 * autocommit off and SQLEndTran, for drivers that track the

@@ -6,12 +6,14 @@ sandbox, checks the HTTP answer and the rows in the database, and checks the
 process exited 0 without a sanitizer report.
 """
 import datetime
+import fcntl
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -1151,6 +1153,66 @@ class LargeBatchTest(CgiCase):
                                       "'again ' || Event_ID")[0]["n"], 10000)
         self.assert_counts_logged(err, created=0, updated=10000, failed=0)
         self.assertEqual(self.row(9999), dict(self.row(9999), Subject="again 9999"))
+
+
+class WriterQueueTest(CgiCase):
+    """SQLite: writers queue for the database file (flock) before BEGIN
+    IMMEDIATE, rather than polling the driver's busy handler (10 ms a try)."""
+
+    def hold_queue(self):
+        fd = os.open(self.sb.db_path, os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def test_a_writer_waits_for_the_queue_at_most_a_second_then_for_sqlite(self):
+        """While another holds the queue, a batch waits for it 1 s, then goes
+        on to SQLite's own lock waiting, and is stored."""
+        fd = self.hold_queue()
+        start = time.monotonic()
+        r, _ = self.cgi([harness.event(1)])
+        waited = time.monotonic() - start
+        self.assert_multistatus(r, [(1, 201)])
+        self.assertEqual(self.ids(), [1])
+        # a lower bound only: the request cannot have skipped the queue
+        self.assertGreaterEqual(waited, 1.0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def test_a_worker_leaves_the_queue_after_every_kind_of_batch(self):
+        """A FastCGI worker keeps its connection, and the file open, between
+        requests; the queue is free again after a commit, after a batch
+        redone item by item, and after a batch that failed."""
+        # a short driver busy timeout, for the 503 at the end
+        self.sb.write_config(databases={
+            "test": "Driver=SQLite3;Database=%s;NoCreat=1;Timeout=300" % self.sb.db_path})
+        lt = harness.Lighttpd(self.sb, max_procs=1)
+        con = sqlite3.connect(self.sb.db_path)
+        con.executescript("CREATE TRIGGER refuse BEFORE INSERT ON Event "
+                          "WHEN NEW.Subject = 'refuse' BEGIN SELECT RAISE(ABORT, 'no'); END;")
+        con.close()
+        fd = os.open(self.sb.db_path, os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+
+        def queue_is_free():
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises when held
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+        for batch, want in (([harness.event(1)], [(1, 201)]),
+                            ([harness.event(2), harness.event(3, subject="refuse")],
+                             [(2, 201), (3, 500)]),
+                            ([harness.event(4, reminder="no")], [(4, 400)])):
+            with self.case(batch=batch):
+                self.assert_multistatus(lt.request(batch), want)
+                queue_is_free()
+        # SQLite's lock held elsewhere (not queued): BEGIN times out, 503
+        other = sqlite3.connect(self.sb.db_path, isolation_level=None)
+        self.addCleanup(other.close)
+        other.execute("BEGIN EXCLUSIVE")
+        self.assert_unavailable(lt.request([harness.event(5)]))
+        queue_is_free()
+        other.execute("ROLLBACK")
+        self.assert_multistatus(lt.request([harness.event(5)]), [(5, 201)])
+        queue_is_free()
 
 
 if __name__ == "__main__":
