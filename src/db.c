@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -853,29 +852,31 @@ fetch_keys(struct db_stmt *st, const struct event_row *rows, size_t n, bool *see
 	bool two_columns = inserted != NULL;
 	SQLINTEGER key = 0, flag = 0;
 	SQLLEN ind1 = 0, ind2 = 0;
-	SQLRETURN rc;
+	SQLRETURN rc = SQL_NO_DATA;
 	long got = 0;
 
 	if (!SQL_SUCCEEDED(SQLBindCol(st->h, 1, SQL_C_SLONG, &key, 0, &ind1)) ||
 	    (two_columns && !SQL_SUCCEEDED(SQLBindCol(st->h, 2, SQL_C_SLONG, &flag, 0, &ind2)))) {
 		diag(SQL_HANDLE_STMT, st->h, "bind column", state, native);
-		return -1;
+		got = -1;
 	}
-	while (SQL_SUCCEEDED(rc = SQLFetch(st->h))) {
+	while (got >= 0 && SQL_SUCCEEDED(rc = SQLFetch(st->h))) {
 		long i = ind1 == SQL_NULL_DATA ? -1 : find_row(rows, n, key);
 		if (i < 0 || seen[i]) {
 			log_msg("database: a bulk statement answered a key it was not given");
-			return -1;
+			got = -1;
+			continue;
 		}
 		seen[i] = true;
 		if (two_columns)
 			inserted[i] = ind2 != SQL_NULL_DATA && flag == 1;
 		got++;
 	}
-	if (rc != SQL_NO_DATA) {
+	if (got >= 0 && rc != SQL_NO_DATA) {
 		diag(SQL_HANDLE_STMT, st->h, "fetch", state, native);
-		return -1;
+		got = -1;
 	}
+	SQLFreeStmt(st->h, SQL_UNBIND); /* key and flag are this frame's */
 	return got;
 }
 

@@ -35,10 +35,11 @@ enum db_status db_begin(struct db_pool *pool, const struct eb_database *db,
 			struct db_conn **out);
 
 /*
- * Upsert rows[0..n) in order, setting each results[i]'s status (201/200, or
- * 500 with a detail when careful).  careful: each row in its own savepoint,
- * so a failing row is rolled back alone; otherwise no savepoints, and the
- * first failing row answers DB_RETRY_CAREFUL.
+ * Upsert rows[0..n) in order (ascending ids), setting each results[i]'s
+ * status (201/200, or 500 with a detail when careful).  careful: one
+ * statement per row, each in its own savepoint, so a failing row is rolled
+ * back alone.  Otherwise no savepoints and, where the dialect can, many rows
+ * per statement; any refused row answers DB_RETRY_CAREFUL.
  */
 enum db_status db_store(struct db_conn *c, const struct event_row *rows,
 			struct item_result *const *results, size_t n, bool careful);
