@@ -464,15 +464,20 @@ class TapResult(unittest.TestResult):
     def addSuccess(self, test):
         self._line(True, test)
 
+    def _failed(self, test, err):
+        # a test that fails, then fails a cleanup too, is one TAP line
+        # with both diagnostics
+        if not self._reported:
+            self._line(False, test)
+        self._diag(err)
+
     def addFailure(self, test, err):
         super().addFailure(test, err)
-        self._line(False, test)
-        self._diag(err)
+        self._failed(test, err)
 
     def addError(self, test, err):
         super().addError(test, err)
-        self._line(False, test)
-        self._diag(err)
+        self._failed(test, err)
 
     def addSkip(self, test, reason):
         self._line(True, test, " # SKIP " + reason)
