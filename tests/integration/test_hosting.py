@@ -118,11 +118,15 @@ class ServedTests:
         except BaseException:
             cls.sb.close()
             raise
+        # the server and its workers serve every test of the class
+        cls.long_lived = {p.pid for p in cls.sb.procs}
+        harness.LONG_LIVED.update(cls.long_lived)
 
     @classmethod
     def tearDownClass(cls):
         if cls.server is None:
             return
+        harness.LONG_LIVED.difference_update(cls.long_lived)
         try:
             cls.server.stop()
             text = cls.server.log()
@@ -521,7 +525,7 @@ class ApacheFcgidStopTest(StopCase):
         r = job.finish()
         job.assert_207(r)
         job.assert_all_rows()
-        self.assertEqual(self.server.proc.wait(60), 0)
+        self.assertEqual(self.server.proc.wait(harness.scaled(60)), 0)
         job.wait_worker_gone()
         self.assertEqual(self.fcgid_exit_code(job.worker),
                          "terminated by calling exit(), return code: 0")
@@ -534,7 +538,7 @@ class ApacheFcgidStopTest(StopCase):
         self.server.proc.send_signal(signal.SIGTERM)
         job.wait_signal_pending(signal.SIGTERM)
         job.finish()  # Apache drops the client: no answer to check
-        self.assertEqual(self.server.proc.wait(60), 0)
+        self.assertEqual(self.server.proc.wait(harness.scaled(60)), 0)
         job.wait_worker_gone()
         job.assert_all_rows()
         self.assertEqual(self.fcgid_exit_code(job.worker),
@@ -571,7 +575,7 @@ class LighttpdStopTest(StopCase):
         job = InFlight(self, self.server)
         self.server.proc.send_signal(signal.SIGTERM)
         job.wait_signal_pending(signal.SIGTERM)
-        self.server.proc.wait(60)
+        self.server.proc.wait(harness.scaled(60))
         self.assertTrue(ws.pid_alive(job.worker))
         job.finish()  # lighttpd dropped the client: no answer to check
         job.wait_worker_gone()
@@ -589,7 +593,7 @@ class LighttpdStopTest(StopCase):
         r = job.finish()
         job.assert_207(r)
         job.assert_all_rows()
-        self.server.proc.wait(60)
+        self.server.proc.wait(harness.scaled(60))
         job.wait_worker_gone()
         status = reap(job.worker)
         if status is not None:  # else lighttpd reaped it before it exited
@@ -609,7 +613,7 @@ class ListenStopTest(StopCase):
         job.wait_signal_pending(sig)
         r = job.finish()
         job.assert_207(r)
-        self.assertEqual(self.server.fcgi.wait(60), 0)
+        self.assertEqual(self.server.fcgi.wait(harness.scaled(60)), 0)
         job.assert_all_rows()
         return job
 
@@ -635,7 +639,7 @@ class SpawnFcgiStopTest(StopCase):
         self.server.fcgi.send_signal(signal.SIGTERM)
         job.wait_signal_pending(signal.SIGTERM)
         job.assert_207(job.finish())
-        self.assertEqual(self.server.fcgi.wait(60), 0)
+        self.assertEqual(self.server.fcgi.wait(harness.scaled(60)), 0)
         job.assert_all_rows()
 
 
