@@ -599,11 +599,13 @@ class TapResult(unittest.TestResult):
     def __init__(self):
         super().__init__()
         self.n = 0
+        self._test = None
         self._reported = False
         self._sub_errors = []
 
     def startTest(self, test):
         super().startTest(test)
+        self._test = test
         self._reported = False
         self._sub_errors = []
 
@@ -623,7 +625,10 @@ class TapResult(unittest.TestResult):
     def _line(self, ok, test, note=""):
         self._reported = True
         self.n += 1
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, test.id().split(".", 1)[-1], note))
+        name = test.id()
+        if isinstance(test, unittest.TestCase):  # else "tearDownClass (module.Class)"
+            name = name.split(".", 1)[-1]
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, name, note))
         sys.stdout.flush()
 
     def addSuccess(self, test):
@@ -631,8 +636,9 @@ class TapResult(unittest.TestResult):
 
     def _failed(self, test, err):
         # a test that fails, then fails a cleanup too, is one TAP line
-        # with both diagnostics
-        if not self._reported:
+        # with both diagnostics; a class's or module's set-up or tear-down
+        # (never started as a test) gets a line of its own
+        if not self._reported or test is not self._test:
             self._line(False, test)
         self._diag(err)
 
