@@ -139,6 +139,11 @@ class ServedTests:
             cls.sb.close()
         if harness.sanitizer_marks(text):
             raise AssertionError("sanitizer report in the logs:\n" + text[-6000:])
+        # under valgrind: what the workers reported on their way out (the
+        # leaks), here rather than in the next class's first test
+        found = harness.new_valgrind_errors()
+        if found:
+            raise AssertionError(harness.valgrind_report(found)[-12000:])
 
     def setUp(self):
         if self.why_skip:
