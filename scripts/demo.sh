@@ -4,7 +4,8 @@
 # on 127.0.0.1:8080 until Ctrl-C, after printing a curl command that works.
 #
 # Environment: DEMO_PORT (8080), DEMO_DIR (_demo), EB_BUILDDIR (a finished
-# build to use instead of building _build/plain).
+# build to use instead of building _build/plain), DEMO_PROGRAM (what lighttpd
+# runs instead of the build's program: the tests' valgrind wrapper).
 set -eu
 EB_TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$EB_TOP/scripts/common.sh"
@@ -49,7 +50,7 @@ server.errorlog = "$demo/lighttpd-error.log"
 server.max-request-size = 16384
 fastcgi.server = ( "/events-batch" => ((
     "socket" => "$demo/events-batch.sock",
-    "bin-path" => "$build/src/events-batch.fcgi",
+    "bin-path" => "${DEMO_PROGRAM:-$build/src/events-batch.fcgi}",
     "bin-environment" => ( "EVENTS_BATCH_CONFIG" => "$demo/events-batch.conf" ),
     "check-local" => "disable",
     "max-procs" => 2,

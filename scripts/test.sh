@@ -1,8 +1,10 @@
 #!/bin/sh
-# Run every test: install what is missing (as root), then build and run
-# `make check` twice, once plainly (warnings are errors) and once with
-# AddressSanitizer and UndefinedBehaviorSanitizer; then `make distcheck`,
-# then each fuzz target FUZZ_SECONDS (60). Ends with the line
+# Run every test: install what is missing (as root), then build plainly
+# (warnings are errors), run `make check` with AddressSanitizer and
+# UndefinedBehaviorSanitizer, `make check-valgrind` (the suite under valgrind
+# memcheck), `make distcheck` (the plain suite, from the release tarball,
+# warnings again errors), then each fuzz target FUZZ_SECONDS (60). Each
+# stage prints its time. Ends with the line
 # "N passed, N failed"; exits non-zero when anything failed.
 set -eu
 EB_TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,15 +17,22 @@ passed=0
 failed=0
 status=0
 
-# run_suite NAME DIR [CONFIGURE ARGS...]
+# stage_start, stage_done NAME: print how long the stage NAME took
+stage_start() { stage_began=$(date +%s); }
+stage_done() { echo "== $1: $(($(date +%s) - stage_began)) s"; }
+
+# run_suite NAME DIR TARGET [CONFIGURE ARGS...]: build, then make TARGET
+# (check or check-valgrind)
 run_suite() {
 	name=$1
 	dir=$2
-	shift 2
+	target=$3
+	shift 3
+	stage_start
 	echo "== $name: building in $dir"
 	eb_build "$dir" "$@"
-	echo "== $name: make check"
-	if ! (cd "$dir" && make -s -j"$(nproc)" check >"$dir.check.log" 2>&1); then
+	echo "== $name: make $target"
+	if ! (cd "$dir" && make -s -j"$(nproc)" "$target" >"$dir.check.log" 2>&1); then
 		status=1
 		grep -E '^(FAIL|ERROR|XPASS)' "$dir.check.log" || tail -40 "$dir.check.log"
 		for log in $(cd "$dir" && grep -lE '^(not ok|ERROR)' tests/*/*.log 2>/dev/null); do
@@ -41,20 +50,33 @@ run_suite() {
 		f=$((f + 1))
 	fi
 	echo "== $name: $p passed, $f failed"
+	stage_done "$name"
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
 
-run_suite plain "$EB_TOP/_build/plain" --enable-werror
+# The plain build. Its tests run once, in `make distcheck` below (the same
+# configure flags), which keeps CI under 30 minutes with the valgrind stage.
+stage_start
+echo "== plain: building in $EB_TOP/_build/plain"
+eb_build "$EB_TOP/_build/plain" --enable-werror
+stage_done plain
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$EB_TOP/tests/lsan.supp:print_suppressions=0"
-run_suite sanitizers "$EB_TOP/_build/sanitizers" --enable-werror CFLAGS="-O1 -g $SAN" LDFLAGS="$SAN"
+run_suite sanitizers "$EB_TOP/_build/sanitizers" check --enable-werror CFLAGS="-O1 -g $SAN" \
+	LDFLAGS="$SAN"
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+
+# Valgrind memcheck over the whole suite, from a build without sanitizers
+# (the two do not mix).
+run_suite valgrind "$EB_TOP/_build/valgrind" check-valgrind --enable-werror CFLAGS="-O1 -g"
 
 # The release tarball: builds and passes every test from a read-only copy.
 echo "== distcheck"
+stage_start
 if make -s -C "$EB_TOP/_build/plain" distcheck >"$EB_TOP/_build/distcheck.log" 2>&1; then
 	passed=$((passed + 1))
 	echo "ok - make distcheck"
@@ -64,10 +86,12 @@ else
 	echo "not ok - make distcheck"
 	grep -E '^(FAIL|ERROR)' "$EB_TOP/_build/distcheck.log" || tail -40 "$EB_TOP/_build/distcheck.log"
 fi
+stage_done distcheck
 
 # Fuzzing: each libFuzzer target FUZZ_SECONDS (60 by default) from its seeds;
 # one result per target.
 echo "== fuzz: ${FUZZ_SECONDS:-60} s per target"
+stage_start
 for t in fuzz_body fuzz_token fuzz_headers fuzz_config; do
 	if make -s -C "$EB_TOP/_build/plain" fuzz FUZZ_TARGETS=$t FUZZ_SECONDS="${FUZZ_SECONDS:-60}" \
 		>"$EB_TOP/_build/$t.log" 2>&1; then
@@ -80,6 +104,7 @@ for t in fuzz_body fuzz_token fuzz_headers fuzz_config; do
 		tail -40 "$EB_TOP/_build/$t.log"
 	fi
 done
+stage_done fuzz
 
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed"

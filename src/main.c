@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -95,11 +96,24 @@ serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
 	      const sigset_t *waiting_mask)
 {
 	FCGX_Request req;
+	int flags;
 
 	/* FAIL_ACCEPT_ON_INTR: libfcgi's accept loop gives up when a stop signal
 	 * interrupts it, instead of waiting for the next connection */
 	if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_msg("cannot initialise a FastCGI request");
+		return 1;
+	}
+	/* After a connection that brings no request, libfcgi goes back to
+	 * accept() and looks for a stop only just before it: a stop signal that
+	 * lands in between would wait for the next connection. With the
+	 * listening socket non-blocking, that accept() fails with EAGAIN
+	 * instead, and we wait in ppoll() again, where a stop always ends the
+	 * wait. (Accepted sockets do not inherit O_NONBLOCK.) */
+	flags = fcntl(listen_fd, F_GETFL);
+	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		log_msg("cannot make the listening socket non-blocking: %s", strerror(errno));
+		FCGX_Free(&req, 1);
 		return 1;
 	}
 	while (wait_for_connection(listen_fd, waiting_mask)) {
@@ -112,6 +126,8 @@ serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
 		sigprocmask(SIG_SETMASK, waiting_mask, &blocked);
 		rc = FCGX_Accept_r(&req);
 		sigprocmask(SIG_SETMASK, &blocked, NULL);
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK)
+			continue; /* no connection (any more): wait again */
 		if (rc < 0)
 			break;
 		transport_fcgi_init(&t, &req);

@@ -7,11 +7,13 @@ stderr and logs that every test file shares.
 Every path is under a fresh temporary directory; every server listens on
 127.0.0.1 only and is stopped by its PID.
 """
+import atexit
 import contextlib
 import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -26,7 +28,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("EB_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 BUILDDIR = os.environ.get("EB_BUILDDIR") or SRCDIR
-BINARY = os.path.join(BUILDDIR, "src", "events-batch.fcgi")
+# the built program; BINARY is what the tests and the servers' configs run:
+# the program itself, or under `make check-valgrind` a wrapper (see below)
+PROGRAM = os.path.join(BUILDDIR, "src", "events-batch.fcgi")
 MKTOKEN = os.path.join(BUILDDIR, "tools", "mktoken")
 SCHEMA = os.path.join(SRCDIR, "sql", "schema-sqlite.sql")
 GEN_EVENTS = os.path.join(SRCDIR, "..", "shared", "bench", "gen_events.py")
@@ -45,6 +49,166 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
 ITEM_BODIES = {201: "Created", 200: "Updated"}
 
 
+# Valgrind (`make check-valgrind`): EB_VALGRIND is the valgrind command and
+# its options (Makefile.am's VALGRIND_FLAGS).  Every run of the program then
+# goes through a wrapper script, named like the program, that execs it under
+# valgrind with one log file per process in VALGRIND_LOGS; each test fails
+# when a log it caused reports an error (main runs new_valgrind_errors
+# after each test).
+VALGRIND = shlex.split(os.environ.get("EB_VALGRIND", ""))
+# Timeouts that bound the program's work (never the assertions themselves)
+# are multiplied by this: memcheck makes the program 20-50 times slower.
+TIME_SCALE = float(os.environ.get("EB_TIME_SCALE") or (10 if VALGRIND else 1))
+VALGRIND_DIR = None     # the wrappers, the suppressions and the logs
+VALGRIND_LOGS = None
+WRAPPED = {}            # wrapper path -> the program it runs
+
+
+def scaled(seconds):
+    """A timeout of seconds on an ordinary run, scaled by TIME_SCALE."""
+    return seconds * TIME_SCALE
+
+
+def _valgrind_setup():
+    """A folder every user may use (a server's workers run as www-data):
+    the suppression files copied there, and the log folder."""
+    global VALGRIND_DIR, VALGRIND_LOGS, VALGRIND
+    VALGRIND_DIR = tempfile.mkdtemp(prefix="eb-valgrind-")
+    os.chmod(VALGRIND_DIR, 0o755)
+    VALGRIND_LOGS = os.path.join(VALGRIND_DIR, "logs")
+    os.mkdir(VALGRIND_LOGS)
+    os.chmod(VALGRIND_LOGS, 0o1777)
+    argv = [shutil.which(VALGRIND[0]) or VALGRIND[0]]
+    for i, arg in enumerate(VALGRIND[1:]):
+        if arg.startswith("--suppressions="):
+            copy = os.path.join(VALGRIND_DIR, "supp%d" % i)
+            shutil.copy(arg.split("=", 1)[1], copy)
+            os.chmod(copy, 0o644)
+            arg = "--suppressions=" + copy
+        argv.append(arg)
+    VALGRIND = argv
+    atexit.register(shutil.rmtree, VALGRIND_DIR, True)
+
+
+def wrap(program, folder=None):
+    """A script named like program, in folder (a new one in VALGRIND_DIR by
+    default), that execs program under valgrind with its arguments."""
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="bin-", dir=VALGRIND_DIR)
+        os.chmod(folder, 0o755)
+    path = os.path.join(folder, os.path.basename(program))
+    log = os.path.join(VALGRIND_LOGS, os.path.basename(program) + ".%p.log")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\nexec %s --log-file=%s %s \"$@\"\n"
+                % (" ".join(shlex.quote(a) for a in VALGRIND), shlex.quote(log),
+                   shlex.quote(program)))
+    os.chmod(path, 0o755)
+    WRAPPED[path] = program
+    return path
+
+
+def runnable(program):
+    """How to run a copy of the program (an installed one): itself, or
+    under valgrind a wrapper for it."""
+    return wrap(program) if VALGRIND else program
+
+
+if VALGRIND:
+    _valgrind_setup()
+    BINARY = wrap(PROGRAM)
+else:
+    BINARY = PROGRAM
+
+
+# a record of an error in a valgrind log: its first line and its stack
+_VG_RECORD = re.compile(r"(?m)^==\d+== (\S.*)\n(?:==\d+==    (?:at|by) 0x.*\n)+")
+_VG_SUMMARY = re.compile(r"(?m)^==\d+== ERROR SUMMARY: (\d+) errors")
+# the end of a process killed by a signal that is no memory error (a
+# SIGTERM or SIGKILL a test sends, a SIGPIPE from a client gone)
+_VG_QUIET_END = re.compile(r"Process terminating with default action of signal "
+                           r"(1|2|9|13|14|15) ")
+_vg_reported = {}       # log path -> how many of its errors a test reported
+
+
+def valgrind_errors(text):
+    """The errors a valgrind log reports: each error record (a headline with
+    its stack: invalid accesses, uninitialised values, bad frees, fatal
+    signals, the definite and indirect leaks), and the ERROR SUMMARY when it
+    counts errors that no record shows."""
+    errors = [m.group(0) for m in _VG_RECORD.finditer(text)
+              if not _VG_QUIET_END.match(m.group(1))]
+    m = _VG_SUMMARY.search(text)
+    if not errors and m and int(m.group(1)):
+        errors.append(m.group(0))
+    return errors
+
+
+def _log_pid(name):
+    """The PID in a log's name (PROGRAM.PID.log)."""
+    try:
+        return int(name.rsplit(".", 2)[-2])
+    except (IndexError, ValueError):
+        return None
+
+
+def _stat(pid):
+    """(state, ppid) of a process, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# processes that outlive a test on purpose (the server a test class shares,
+# and what it started): their workers' logs are read while they run
+LONG_LIVED = set()
+
+
+def _ending(pid):
+    """Whether pid is a live process that no LONG_LIVED one started: one a
+    test stopped (or should have), about to finish its valgrind log."""
+    while pid > 1:
+        st = _stat(pid)
+        if st is None or st[0] == "Z":
+            return False
+        if pid in LONG_LIVED:
+            return False
+        pid = st[1]
+    return True
+
+
+def new_valgrind_errors():
+    """[(log path, errors)] of what the logs report that no test reported
+    yet, once the processes a test has stopped have finished their logs
+    (valgrind writes the leaks at exit)."""
+    out = []
+    if VALGRIND_LOGS is None:
+        return out
+    names = sorted(os.listdir(VALGRIND_LOGS))
+    deadline = time.time() + scaled(10)
+    while time.time() < deadline and any(_ending(_log_pid(n) or 0) for n in names):
+        time.sleep(0.1)
+    for name in names:
+        path = os.path.join(VALGRIND_LOGS, name)
+        try:
+            with open(path, errors="replace") as f:
+                errors = valgrind_errors(f.read())
+        except OSError:
+            continue
+        seen = _vg_reported.get(path, 0)
+        if len(errors) > seen:
+            out.append((path, errors[seen:]))
+            _vg_reported[path] = len(errors)
+    return out
+
+
+def valgrind_report(found):
+    return "\n".join("valgrind: %s:\n%s" % (os.path.basename(path), "".join(errors))
+                     for path, errors in found)
+
+
 def which(name):
     return shutil.which(name) or next(
         (p for p in ("/usr/sbin/" + name, "/sbin/" + name) if os.path.exists(p)), None)
@@ -57,7 +221,7 @@ def free_port():
 
 
 def wait_port(port, timeout=10.0):
-    deadline = time.time() + timeout
+    deadline = time.time() + scaled(timeout)
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -69,8 +233,8 @@ def wait_port(port, timeout=10.0):
 
 def wait_for(predicate, timeout=20.0, what="condition", interval=0.02):
     """Poll until predicate() is true (a guard against hanging, not a timing
-    assertion); returns its value."""
-    deadline = time.time() + timeout
+    assertion; scaled by TIME_SCALE); returns its value."""
+    deadline = time.time() + scaled(timeout)
     while True:
         v = predicate()
         if v:
@@ -311,7 +475,8 @@ class Sandbox:
         e["CONTENT_LENGTH"] = str(len(body))
         e.update(self.headers() if env is None else env)
         e = {k: v for k, v in e.items() if v is not None}
-        p = subprocess.run([BINARY], input=body, env=e, capture_output=True, timeout=timeout)
+        p = subprocess.run([BINARY], input=body, env=e, capture_output=True,
+                           timeout=scaled(timeout))
         return parse_cgi(p.stdout), p.stderr.decode("utf-8", "replace"), p.returncode
 
     def rows(self, sql="SELECT * FROM Event ORDER BY Event_ID", args=()):
@@ -336,7 +501,7 @@ class Sandbox:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
-                    p.wait(timeout)
+                    p.wait(scaled(timeout))
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
@@ -409,7 +574,7 @@ fastcgi.server = ( "%(prefix)s" => ((
         h = {k: v for k, v in h.items() if v is not None}
         if body is not None and not isinstance(body, (bytes, bytearray)):
             body = json.dumps(body).encode()
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=scaled(timeout))
         try:
             c.request(method, path or self.prefix, body=body, headers=h)
             r = c.getresponse()
@@ -434,11 +599,13 @@ class TapResult(unittest.TestResult):
     def __init__(self):
         super().__init__()
         self.n = 0
+        self._test = None
         self._reported = False
         self._sub_errors = []
 
     def startTest(self, test):
         super().startTest(test)
+        self._test = test
         self._reported = False
         self._sub_errors = []
 
@@ -458,21 +625,30 @@ class TapResult(unittest.TestResult):
     def _line(self, ok, test, note=""):
         self._reported = True
         self.n += 1
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, test.id().split(".", 1)[-1], note))
+        name = test.id()
+        if isinstance(test, unittest.TestCase):  # else "tearDownClass (module.Class)"
+            name = name.split(".", 1)[-1]
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, name, note))
         sys.stdout.flush()
 
     def addSuccess(self, test):
         self._line(True, test)
 
+    def _failed(self, test, err):
+        # a test that fails, then fails a cleanup too, is one TAP line
+        # with both diagnostics; a class's or module's set-up or tear-down
+        # (never started as a test) gets a line of its own
+        if not self._reported or test is not self._test:
+            self._line(False, test)
+        self._diag(err)
+
     def addFailure(self, test, err):
         super().addFailure(test, err)
-        self._line(False, test)
-        self._diag(err)
+        self._failed(test, err)
 
     def addError(self, test, err):
         super().addError(test, err)
-        self._line(False, test)
-        self._diag(err)
+        self._failed(test, err)
 
     def addSkip(self, test, reason):
         self._line(True, test, " # SKIP " + reason)
@@ -483,11 +659,37 @@ class TapResult(unittest.TestResult):
             print("# " + line)
 
 
+def _tests(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from _tests(t)
+        else:
+            yield t
+
+
+def _check_valgrind(test):
+    found = new_valgrind_errors()
+    if found:
+        test.fail(valgrind_report(found)[-12000:])
+
+
 def main(module=None):
-    """Run the TestCases of the calling module, reporting TAP on stdout."""
+    """Run the TestCases of the calling module, reporting TAP on stdout.
+    Under valgrind, each test ends with a look at the logs (a cleanup added
+    first, so it runs after the test's own); what a class's processes
+    report after its last test fails the run."""
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[module or "__main__"])
     print("1..%d" % suite.countTestCases())
     sys.stdout.flush()
+    if VALGRIND:
+        for test in _tests(suite):
+            test.addCleanup(_check_valgrind, test)
     result = TapResult()
     suite.run(result)
-    sys.exit(0 if result.wasSuccessful() else 1)
+    ok = result.wasSuccessful()
+    late = new_valgrind_errors()
+    if late:
+        ok = False
+        for line in valgrind_report(late).splitlines():
+            print("# " + line)
+    sys.exit(0 if ok else 1)

@@ -687,7 +687,7 @@ class StoreTests(harness.EnvelopeChecks):
 
         def writer(t):
             try:
-                start.wait(60)
+                start.wait(harness.scaled(60))
                 for b, ids in enumerate(plans[t]):
                     batch = [harness.event(i, subject="t%d b%d" % (t, b), userGroup_Key=t)
                              for i in ids]

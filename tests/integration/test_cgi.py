@@ -258,7 +258,7 @@ class RequestChecksTest(CgiCase):
             env["EVENTS_BATCH_CONFIG"] = self.sb.conf_path
             env.update(self.sb.headers(**over))
             p = subprocess.run([harness.BINARY], stdin=before_fd, env=env,
-                               capture_output=True, timeout=60)
+                               capture_output=True, timeout=harness.scaled(60))
             os.close(write_fd)
             write_fd = None
             unread = os.read(before_fd, 1 << 16)
@@ -988,7 +988,7 @@ class ConfigTest(CgiCase):
         if env_config is not None:
             env["EVENTS_BATCH_CONFIG"] = env_config
         p = subprocess.run([harness.BINARY] + list(args), input=body, env=env,
-                           capture_output=True, timeout=60)
+                           capture_output=True, timeout=harness.scaled(60))
         err = p.stderr.decode("utf-8", "replace")
         self.assert_no_sanitizer(err)
         return p.returncode, harness.parse_cgi(p.stdout), err

@@ -20,7 +20,7 @@ class DemoTest(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="eb-demo-")
         self.port = harness.free_port()
         env = dict(os.environ, DEMO_PORT=str(self.port), DEMO_DIR=self.dir,
-                   EB_BUILDDIR=harness.BUILDDIR)
+                   EB_BUILDDIR=harness.BUILDDIR, DEMO_PROGRAM=harness.BINARY)
         self.out = open(os.path.join(self.dir, "demo.out"), "w+")
         self.proc = subprocess.Popen(["sh", os.path.join(harness.SRCDIR, "scripts", "demo.sh")],
                                      env=env, stdout=self.out, stderr=subprocess.STDOUT,
@@ -29,7 +29,7 @@ class DemoTest(unittest.TestCase):
 
     def tearDown(self):
         os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(10)
+        self.proc.wait(harness.scaled(10))
         self.out.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

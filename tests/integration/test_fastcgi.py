@@ -164,7 +164,7 @@ class FcgiCase(harness.EnvelopeChecks, unittest.TestCase):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         env.update(self.fcgi_env(body, **over))
         p = subprocess.run([CGI_FCGI, "-bind", "-connect", conn], input=body, env=env,
-                           capture_output=True, timeout=120)
+                           capture_output=True, timeout=harness.scaled(120))
         self.assertEqual(p.returncode, 0, p.stderr)
         # the request's log lines come as FastCGI stderr, which cgi-fcgi
         # passes to its own stderr, as a web server would to its error log
@@ -271,7 +271,7 @@ class LighttpdTest(FcgiCase):
     def test_chunked_request_body_over_http_is_accepted(self):
         lt = new_lighttpd(self, max_procs=1)
         body = json.dumps([harness.event(i) for i in range(1, 4)]).encode()
-        c = http.client.HTTPConnection("127.0.0.1", lt.port, timeout=120)
+        c = http.client.HTTPConnection("127.0.0.1", lt.port, timeout=harness.scaled(120))
         try:
             c.request("PUT", PREFIX, body=iter([body[:10], body[10:]]), encode_chunked=True,
                       headers={"User-Agent": "eb-tests/1", "x-api-key": harness.API_KEY,
@@ -381,7 +381,7 @@ class ConcurrencyTest(FcgiCase):
 
         def client(t):
             try:
-                barrier.wait(30)
+                barrier.wait(harness.scaled(30))
                 for b in range(self.BATCHES):
                     results[(t, b)] = lt.request(plan[(t, b)], headers=headers)
             except Exception as e:  # reported below, in the test's thread
@@ -512,7 +512,7 @@ class ListenTest(FcgiCase):
         self.assert_multistatus(r, [(7, 200)])
         self.assertEqual(self.ids(), [7])
         p.send_signal(signal.SIGTERM)
-        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
 
     def test_listen_worker_answers_413_for_a_large_body_and_keeps_serving(self):
         self.sb.write_config(limits={"max_body_bytes": 4096})
@@ -529,7 +529,7 @@ class ListenTest(FcgiCase):
         p, conn, log = self.start_listen()
         host, port = conn.rsplit(":", 1)
         body = json.dumps([harness.event(i) for i in range(1, 51)]).encode()
-        s = socket.create_connection((host, int(port)), timeout=60)
+        s = socket.create_connection((host, int(port)), timeout=harness.scaled(60))
         s.sendall(fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0)) +
                   fcgi_params(self.fcgi_env(body)) + fcgi_stdin(body[:100]))
         s.close()
@@ -547,7 +547,7 @@ class ListenTest(FcgiCase):
         p, conn, _ = self.start_listen()
         host, port = conn.rsplit(":", 1)
         body = json.dumps([harness.event(i) for i in range(1, 51)]).encode()
-        s = socket.create_connection((host, int(port)), timeout=60)
+        s = socket.create_connection((host, int(port)), timeout=harness.scaled(60))
         try:
             s.sendall(fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0)) +
                       fcgi_params(self.fcgi_env(body)) + fcgi_stdin(body[:100]) +
@@ -579,7 +579,7 @@ class ListenTest(FcgiCase):
         # spawn-fcgi -n execs the program: this is the worker itself
         self.assertEqual(self.pids(self.request_lines(text)), {str(p.pid)})
         p.send_signal(signal.SIGTERM)
-        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
 
     def test_bad_config_stops_listen_mode_with_file_and_line(self):
         with open(self.sb.conf_path, "a") as f:
@@ -587,7 +587,7 @@ class ListenTest(FcgiCase):
         n = len(open(self.sb.conf_path).read().splitlines())
         port = harness.free_port()
         p = subprocess.run([harness.BINARY, "--listen", "127.0.0.1:%d" % port,
-                            "--config", self.sb.conf_path], capture_output=True, timeout=30,
+                            "--config", self.sb.conf_path], capture_output=True, timeout=harness.scaled(30),
                            stdin=subprocess.DEVNULL)
         err = p.stderr.decode("utf-8", "replace")
         self.assertNotEqual(p.returncode, 0)
@@ -607,13 +607,13 @@ class SignalTest(FcgiCase):
     def test_sigterm_to_an_idle_listen_worker_exits_0(self):
         p, conn, _ = self.start_listen()
         p.send_signal(signal.SIGTERM)
-        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
         # after it has served and holds a database connection
         p, conn, _ = self.start_listen()
         r = self.cgi_fcgi(conn, [harness.event(1)])
         self.assert_multistatus(r, [(1, 201)])
         p.send_signal(signal.SIGTERM)
-        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
         self.assertEqual(self.ids(), [1])
 
     def test_sigterm_after_a_connection_closed_without_a_request_exits_0(self):
@@ -623,7 +623,7 @@ class SignalTest(FcgiCase):
         r = self.cgi_fcgi(conn, [harness.event(1)])
         self.assert_multistatus(r, [(1, 201)])
         host, port = conn.rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), timeout=30)
+        s = socket.create_connection((host, int(port)), timeout=harness.scaled(30))
         try:
             s.shutdown(socket.SHUT_WR)
             # the worker accepted, read EOF and closed its side: it is done
@@ -633,7 +633,7 @@ class SignalTest(FcgiCase):
             s.close()
         p.send_signal(signal.SIGTERM)
         try:
-            rc = p.wait(10)
+            rc = p.wait(harness.scaled(10))
         except subprocess.TimeoutExpired:
             rc = "still running 10 s after SIGTERM"
             p.kill()
@@ -646,7 +646,7 @@ class SignalTest(FcgiCase):
         r = self.cgi_fcgi(conn, [harness.event(1)])
         self.assert_multistatus(r, [(1, 201)])
         p.send_signal(signal.SIGUSR1)
-        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
 
     def test_sigterm_during_a_request_finishes_it_then_exits_0(self):
         p, conn, log = self.start_listen()
@@ -668,7 +668,7 @@ class SignalTest(FcgiCase):
         wait_for(lambda: sockets() == 1, what="the worker to close the last connection")
         body = json.dumps([harness.event(i, subject="in flight") for i in range(1, 51)]).encode()
         host, port = conn.rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), timeout=60)
+        s = socket.create_connection((host, int(port)), timeout=harness.scaled(60))
         try:
             s.sendall(fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0)) +
                       fcgi_params(self.fcgi_env(body)) + fcgi_stdin(body[:100]))
@@ -681,7 +681,7 @@ class SignalTest(FcgiCase):
             s.close()
         r = harness.parse_cgi(out)
         self.assert_multistatus(r, [(1, 200)] + [(i, 201) for i in range(2, 51)])
-        self.assertEqual(p.wait(10), 0)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
         self.assertEqual(self.sb.count(), 50)
         self.assertEqual(self.sb.rows("SELECT COUNT(*) AS n FROM Event WHERE Subject = 'in flight'")
                          [0]["n"], 50)

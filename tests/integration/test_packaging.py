@@ -49,7 +49,8 @@ class InstallTest(unittest.TestCase):
         program = self.path("cgibindir", "events-batch.fcgi")
         self.assertTrue(program.endswith("/libexec/events-batch/events-batch.fcgi"), program)
         self.assertTrue(os.access(program, os.X_OK), program)
-        version = subprocess.run([program, "--version"], capture_output=True, text=True)
+        version = subprocess.run([harness.runnable(program), "--version"],
+                                 capture_output=True, text=True)
         self.assertEqual(version.stdout.strip(), "events-batch 0.1.0")
         for name in ("schema-sqlite.sql", "schema-postgresql.sql", "schema-mariadb.sql"):
             self.assertTrue(os.path.isfile(self.path("datadir", "events-batch", "sql", name)))
@@ -64,7 +65,7 @@ class InstallTest(unittest.TestCase):
         self.assertTrue(os.path.isfile(self.path("mandir", "man8", "events-batch.fcgi.8")))
         self.assertTrue(os.path.isfile(self.path("mandir", "man5", "events-batch.conf.5")))
         # the program's default config is the one in sysconfdir (unstaged)
-        run = subprocess.run([program], capture_output=True, text=True,
+        run = subprocess.run([harness.runnable(program)], capture_output=True, text=True,
                              env={"PATH": "/usr/bin:/bin", "REQUEST_METHOD": "PUT"})
         self.assertNotEqual(run.returncode, 0)
         self.assertTrue(run.stderr.startswith(conf[len(self.stage):] + ":"), run.stderr)

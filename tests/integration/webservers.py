@@ -113,9 +113,21 @@ def descendants(root):
 
 
 def is_program(pid, program=None):
-    """Whether pid runs the program under test (its executable)."""
+    """Whether pid runs the program under test: its executable, or under
+    valgrind (program a harness.wrap wrapper) valgrind's tool running the
+    program the wrapper names (the first word of its command line that is
+    not an option)."""
+    program = program or harness.BINARY
+    real = harness.WRAPPED.get(program)
     try:
-        return os.path.samefile("/proc/%d/exe" % pid, program or harness.BINARY)
+        if real is None:
+            return os.path.samefile("/proc/%d/exe" % pid, program)
+        if not os.path.basename(os.readlink("/proc/%d/exe" % pid)).startswith("memcheck-"):
+            return False
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().decode("utf-8", "replace").split("\0")
+        client = next((a for a in argv[1:] if not a.startswith("-")), None)
+        return client is not None and os.path.samefile(client, real)
     except OSError:
         return False
 
@@ -150,7 +162,7 @@ def stop_process(p, sig=signal.SIGTERM, timeout=30):
     if p.poll() is None:
         try:
             p.send_signal(sig)
-            return p.wait(timeout)
+            return p.wait(harness.scaled(timeout))
         except subprocess.TimeoutExpired:
             p.kill()
         return p.wait()
@@ -190,14 +202,18 @@ def runnable_by(user, path):
 def program_for(sb, user):
     """The program as user may run it: the built one, or (when a folder on
     its way is closed to user, e.g. a checkout under /root) a copy installed
-    in the sandbox, as `make install` would put it in libexec."""
-    if user is None or runnable_by(user, harness.BINARY):
+    in the sandbox, as `make install` would put it in libexec (under
+    valgrind: a copy, and a wrapper for it in libexec)."""
+    if user is None or runnable_by(user, harness.PROGRAM):
         return harness.BINARY
     d = os.path.join(sb.dir, "libexec", "events-batch")
-    path = os.path.join(d, os.path.basename(harness.BINARY))
+    name = os.path.basename(harness.PROGRAM)
+    path = os.path.join(d, "valgrind" if harness.VALGRIND else "", name)
     if not os.path.exists(path):
-        os.makedirs(d, exist_ok=True)
-        shutil.copy2(harness.BINARY, path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy2(harness.PROGRAM, path)
+    if harness.VALGRIND:
+        return harness.wrap(path, d)
     return path
 
 
@@ -223,7 +239,7 @@ def http_request(port, body, headers, method="PUT", path=PREFIX, chunked=False,
     h = {k: v for k, v in headers.items() if v is not None}
     what = "%s %s (%s body of %d bytes)" % (method, path, "chunked" if chunked else "a",
                                             len(body or b""))
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=harness.scaled(timeout))
     try:
         try:
             if chunked:
