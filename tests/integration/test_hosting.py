@@ -156,7 +156,8 @@ class ServedTests:
             con.close()
 
     def tearDown(self):
-        self.assert_no_sanitizer(self.server.log(), "sanitizer report in the logs", tail=6000)
+        self.assert_no_sanitizer(self.server.program_crash_log(), "sanitizer report in the logs",
+                                 tail=6000)
 
     def put(self, body, **kw):
         return self.server.request(body, token=self.token, **kw)
@@ -506,7 +507,7 @@ class StopCase(HostingCase):
         self.token = self.sb.token()
         self.server = self.server_class(self.sb)
         # cleanups run last first: stop the server, then read its logs
-        self.addCleanup(lambda: self.assert_no_sanitizer(self.server.log(),
+        self.addCleanup(lambda: self.assert_no_sanitizer(self.server.program_crash_log(),
                                                          "sanitizer report in the logs",
                                                          tail=6000))
         self.addCleanup(self.server.stop)
