@@ -11,8 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "auth.h"
 #include "batch.h"
 #include "error.h"
@@ -210,6 +208,16 @@ db_error(struct request *r, enum db_status st)
 	return EB_ERR_DB_UNAVAILABLE;
 }
 
+/* The 207 body, from every item's result; false when memory runs out. */
+static bool
+build_response(struct request *r)
+{
+	r->response = resp_multistatus_body(r->batch.results, r->batch.n_items, r->activity,
+					    &r->response_len);
+	r->no_memory = r->response == NULL;
+	return !r->no_memory;
+}
+
 /* One run of the batch: begin, write every item, commit.  When the
  * database refuses an item, the batch is redone with a savepoint per item
  * so that exactly the refused items fail. */
@@ -223,10 +231,7 @@ attempt_batch(struct request *r)
 	while (st == DB_OK) {
 		st = apply_items(r, c, careful);
 		if (st == DB_OK) {
-			r->response = resp_multistatus_body(r->batch.results, r->batch.n_items,
-							    r->activity, &r->response_len);
-			if (r->response == NULL) {
-				r->no_memory = true;
+			if (!build_response(r)) {
 				db_rollback(c);
 				return DB_FAILED;
 			}
@@ -253,6 +258,9 @@ store_items(struct request *r)
 {
 	enum db_status st;
 
+	/* nothing to store ([] or only invalid items): no database at all */
+	if (r->batch.n_rows == 0)
+		return build_response(r) ? EB_OK : db_error(r, DB_FAILED);
 	if (!order_rows(r))
 		return snprintf(r->detail, sizeof(r->detail), "out of memory"), EB_ERR_INTERNAL;
 	for (int attempt = 1;; attempt++) {

@@ -345,6 +345,19 @@ class RequestChecksTest(CgiCase):
         self.assert_multistatus(r, [])
         self.assertEqual(self.sb.rows(), before)
 
+    def test_batch_with_nothing_to_store_touches_no_database(self):
+        # an unreachable database: a batch that stores nothing never notices
+        self.sb.write_config(databases={"test": "Driver=SQLite3;Database=%s;NoCreat=1"
+                                        % os.path.join(self.sb.dir, "missing.db")})
+        r, err = self.cgi(b"[]")
+        self.assert_multistatus(r, [])
+        r, err = self.cgi([{"event_ID": 4}, 7])
+        self.assert_multistatus(r, [(4, 400), (None, 400)])
+        self.assertNotIn("database", err)
+        self.assertFalse(os.path.exists(os.path.join(self.sb.dir, "missing.db")))
+        r, _ = self.cgi(WOULD_WRITE)
+        self.assert_unavailable(r)
+
     def test_invalid_body_is_checked_before_the_database_is_reached(self):
         self.sb.write_config(databases={"test": "Driver=SQLite3;Database=%s;NoCreat=1"
                                         % os.path.join(self.sb.dir, "missing.db")})
