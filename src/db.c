@@ -21,6 +21,8 @@
 #include "db.h"
 #include "dialect.h"
 #include "log.h"
+#include "outbuf.h"
+#include "rowjson.h"
 
 /* Fields that keep their stored value when an update omits them. */
 #define KEEP_MAX 4
@@ -31,6 +33,10 @@
 #define BULK_SIZES 8
 #define BULK_MAX (1 << (BULK_SIZES - 1)) /* 128 rows: 3,200 parameters */
 
+/* Rows per BULK_JSON_ROWS statement: bounds the parameter's size (about
+ * 600 bytes a row), not the statements per batch of a typical request. */
+#define JSON_ROWS_MAX 2048
+
 enum stmt_kind {
 	ST_BEGIN,
 	ST_COMMIT,
@@ -38,6 +44,7 @@ enum stmt_kind {
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
+	ST_JSON_UPSERT, /* BULK_JSON_ROWS: every row of a run, one parameter */
 	ST_INSERT, /* UPSERT_UPDATE_THEN_INSERT's second step */
 	ST_WRITE,  /* + variant (which FF_KEEP fields the item gave): the UPDATE,
 		    * or the one upsert statement */
@@ -73,6 +80,9 @@ struct db_conn {
 	const char *suffix; /* the dialect's connect_suffix, once known */
 	struct db_stmt stmts[ST__COUNT];
 	struct param_buf *pbuf; /* one per parameter of the largest statement */
+	/* BULK_JSON_ROWS: the rows' text, then one list of keys per kept field */
+	struct outbuf json, absent[KEEP_MAX];
+	SQLLEN json_ind[1 + KEEP_MAX];
 };
 
 struct db_pool {
@@ -230,6 +240,9 @@ db_pool_free(struct db_pool *pool)
 	for (size_t i = 0; i < pool->n; i++) {
 		conn_close(&pool->conns[i]);
 		free(pool->conns[i].pbuf);
+		out_free(&pool->conns[i].json);
+		for (int k = 0; k < KEEP_MAX; k++)
+			out_free(&pool->conns[i].absent[k]);
 	}
 	if (pool->env != SQL_NULL_HENV)
 		SQLFreeHandle(SQL_HANDLE_ENV, pool->env);
@@ -366,11 +379,66 @@ build_bulk(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, unsign
 	sql_add(b, key);
 	sql_add(b, ") DO UPDATE SET ");
 	build_set_list(b, st, d, variant, "EXCLUDED.");
-	if (d->bulk == BULK_RETURNING) {
-		sql_add(b, " RETURNING ");
-		sql_add(b, key);
-		sql_add(b, ", CAST((xmax = 0) AS INTEGER)");
+}
+
+/*
+ * BULK_JSON_ROWS: the upsert of a run of rows (distinct keys) given as one
+ * JSON parameter (rowjson.h), then per kept field the keys of the rows that
+ * did not give it: those rows keep the stored value when they update.  The
+ * "IN (SELECT unnest(...))" is a hashed subplan, built once per statement.
+ */
+static void
+build_json_upsert(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d)
+{
+	const char *key = event_fields[EVENT_KEY].column;
+	char name[ROWJSON_NAME_MAX];
+
+	sql_add(b, "INSERT INTO Event (");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		sql_add(b, f ? ", " : "");
+		sql_add(b, event_fields[f].column);
 	}
+	sql_add(b, ") SELECT ");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		rowjson_name(f, name);
+		sql_add(b, f ? ", " : "");
+		sql_add(b, name);
+	}
+	sql_add(b, " FROM json_to_recordset(CAST(? AS JSON)) AS j(");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		rowjson_name(f, name);
+		sql_add(b, f ? ", " : "");
+		sql_add(b, name);
+		sql_add(b, " ");
+		sql_add(b, d->sql_type[event_fields[f].type]);
+	}
+	sql_add(b, ") ON CONFLICT (");
+	sql_add(b, key);
+	sql_add(b, ") DO UPDATE SET ");
+	for (int f = 0, first = 1; f < EVENT_NFIELDS; f++) {
+		const char *col = event_fields[f].column;
+		if (f == EVENT_KEY)
+			continue;
+		sql_add(b, first ? "" : ", ");
+		sql_add(b, col);
+		if (event_fields[f].flags & FF_KEEP) {
+			sql_add(b, " = CASE WHEN EXCLUDED.");
+			sql_add(b, key);
+			sql_add(b, " = ANY(CAST(? AS INTEGER[])) THEN Event.");
+			sql_add(b, col);
+			sql_add(b, " ELSE EXCLUDED.");
+			sql_add(b, col);
+			sql_add(b, " END");
+		} else {
+			sql_add(b, " = EXCLUDED.");
+			sql_add(b, col);
+		}
+		first = 0;
+	}
+	sql_add(b, " RETURNING ");
+	sql_add(b, key);
+	sql_add(b, ", CAST((xmax = 0) AS INTEGER)");
+	st->nparams = 1 + n_keep_fields;
 }
 
 /* "SELECT key FROM Event WHERE key IN (?, ...)" for rows keys */
@@ -397,7 +465,9 @@ build_existing(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, in
 static void
 build_statement(struct sqlbuf *b, struct db_stmt *st, const struct dialect *d, int k)
 {
-	if (k == ST_INSERT)
+	if (k == ST_JSON_UPSERT)
+		build_json_upsert(b, st, d);
+	else if (k == ST_INSERT)
 		build_insert(b, st, d, 1);
 	else if (k < ST_EXISTING)
 		build_write(b, st, d, (unsigned)(k - ST_WRITE));
@@ -903,42 +973,38 @@ pow2_floor(size_t n)
 }
 
 /*
- * Upsert rows[0..n) (n a power of two, keys distinct and ascending, one
- * update variant) with one statement; created[i] tells which rows are new.
+ * BULK_EXISTING_THEN_UPSERT: upsert rows[0..n) (n a power of two, keys
+ * distinct and ascending, one update variant) with one statement, after
+ * asking which keys are stored; created[i] tells which rows are new.
  */
 static enum row_outcome
 upsert_bulk(struct db_conn *c, const struct event_row *rows, size_t n, bool *created,
 	    char state[6], long *native)
 {
-	bool seen[BULK_MAX] = {false}, returning = c->dialect->bulk == BULK_RETURNING;
+	bool seen[BULK_MAX] = {false};
 	int size = size_index(n);
 	struct db_stmt *st;
 	SQLLEN affected = 0;
 	long got;
 
-	if (!returning) {
-		/* which keys are stored already: those rows are updates */
-		st = stmt_get(c, ST_EXISTING + size, state, native);
-		if (st == NULL)
-			return ROW_NO_STATEMENT;
-		if (!stmt_exec(c, st, rows, state, native))
-			return ROW_REFUSED;
-		got = fetch_keys(st, rows, n, seen, NULL, state, native);
-		SQLFreeStmt(st->h, SQL_CLOSE);
-		if (got < 0)
-			return ROW_REFUSED;
-		for (size_t i = 0; i < n; i++)
-			created[i] = !seen[i], seen[i] = false;
-	}
+	/* which keys are stored already: those rows are updates */
+	st = stmt_get(c, ST_EXISTING + size, state, native);
+	if (st == NULL)
+		return ROW_NO_STATEMENT;
+	if (!stmt_exec(c, st, rows, state, native))
+		return ROW_REFUSED;
+	got = fetch_keys(st, rows, n, seen, NULL, state, native);
+	SQLFreeStmt(st->h, SQL_CLOSE);
+	if (got < 0)
+		return ROW_REFUSED;
+	for (size_t i = 0; i < n; i++)
+		created[i] = !seen[i];
 	st = stmt_get(c, ST_BULK + update_variant(&rows[0]) * BULK_SIZES + size, state, native);
 	if (st == NULL)
 		return ROW_NO_STATEMENT;
 	if (!stmt_exec(c, st, rows, state, native))
 		return ROW_REFUSED;
-	if (returning)
-		got = fetch_keys(st, rows, n, seen, created, state, native);
-	else
-		got = SQL_SUCCEEDED(SQLRowCount(st->h, &affected)) ? (long)affected : -1;
+	got = SQL_SUCCEEDED(SQLRowCount(st->h, &affected)) ? (long)affected : -1;
 	SQLFreeStmt(st->h, SQL_CLOSE);
 	if (got != (long)n) {
 		/* never report what was not seen stored: redo item by item */
@@ -990,10 +1056,129 @@ store_bulk(struct db_conn *c, const struct event_row *rows, struct item_result *
 	return DB_OK;
 }
 
+/* Bind a text parameter (number p, 1-based) from o. */
+static bool
+bind_text(struct db_stmt *st, int p, struct outbuf *o, SQLLEN *ind)
+{
+	*ind = (SQLLEN)o->len;
+	return SQL_SUCCEEDED(SQLBindParameter(st->h, (SQLUSMALLINT)p, SQL_PARAM_INPUT, SQL_C_CHAR,
+					      SQL_VARCHAR, o->len ? o->len : 1, 0, o->text,
+					      (SQLLEN)o->len, ind));
+}
+
+/*
+ * Upsert rows[0..n) (keys distinct and ascending) with one BULK_JSON_ROWS
+ * statement; created[i] tells which rows are new.
+ */
+static enum row_outcome
+upsert_json(struct db_conn *c, const struct event_row *rows, size_t n, bool *created,
+	    char state[6], long *native)
+{
+	struct db_stmt *st = stmt_get(c, ST_JSON_UPSERT, state, native);
+	bool *seen = calloc(n, sizeof(*seen));
+	enum row_outcome outcome = ROW_REFUSED;
+	long got;
+
+	if (st == NULL || seen == NULL) {
+		free(seen);
+		return st == NULL ? ROW_NO_STATEMENT : ROW_REFUSED;
+	}
+	out_clear(&c->json);
+	rowjson_rows(&c->json, rows, n);
+	for (int k = 0; k < n_keep_fields; k++) {
+		out_clear(&c->absent[k]);
+		rowjson_absent_keys(&c->absent[k], rows, n, keep_fields[k]);
+	}
+	if (c->json.failed) /* out of memory: the careful path needs none of this */
+		goto done;
+	for (int k = 0; k < n_keep_fields; k++)
+		if (c->absent[k].failed)
+			goto done;
+	if (!bind_text(st, 1, &c->json, &c->json_ind[0]))
+		goto bind_failed;
+	for (int k = 0; k < n_keep_fields; k++)
+		if (!bind_text(st, 2 + k, &c->absent[k], &c->json_ind[1 + k]))
+			goto bind_failed;
+	if (SQL_SUCCEEDED(SQLExecute(st->h))) {
+		got = fetch_keys(st, rows, n, seen, created, state, native);
+		SQLFreeStmt(st->h, SQL_CLOSE);
+		if (got == (long)n)
+			outcome = ROW_STORED;
+		else
+			log_msg("database: a bulk upsert of %zu rows reported %ld", n, got);
+	} else {
+		diag(SQL_HANDLE_STMT, st->h, "execute", state, native);
+		SQLFreeStmt(st->h, SQL_CLOSE);
+	}
+	goto done;
+bind_failed:
+	diag(SQL_HANDLE_STMT, st->h, "bind", state, native);
+done:
+	free(seen);
+	return outcome;
+}
+
+/* How many of the rows that did not give a kept field one BULK_JSON_ROWS
+ * statement takes: each updated row looks its key up in that list, which
+ * PostgreSQL's generic plan of a prepared statement does by a linear scan. */
+#define JSON_ABSENT_MAX 128
+
+/* How many of rows[0..n) one BULK_JSON_ROWS statement takes: keys
+ * distinct (a repeated id goes to the next statement, so the later item
+ * still wins), at most JSON_ROWS_MAX, and at most JSON_ABSENT_MAX rows
+ * without any one kept field. */
+static size_t
+json_run(const struct event_row *rows, size_t n)
+{
+	size_t absent[KEEP_MAX] = {0}, k;
+
+	for (k = 0; k < n && k < JSON_ROWS_MAX; k++) {
+		bool full = false;
+		if (k > 0 && row_key(&rows[k]) == row_key(&rows[k - 1]))
+			break;
+		for (int f = 0; f < n_keep_fields; f++)
+			if (!rows[k].v[keep_fields[f]].given && ++absent[f] > JSON_ABSENT_MAX)
+				full = true;
+		if (full)
+			break;
+	}
+	return k;
+}
+
+/* The fast path of BULK_JSON_ROWS: every run of rows one statement. */
+static enum db_status
+store_json(struct db_conn *c, const struct event_row *rows, struct item_result *const *results,
+	   size_t n)
+{
+	bool *created = malloc((n ? n : 1) * sizeof(*created));
+
+	if (created == NULL)
+		return DB_RETRY_CAREFUL;
+	for (size_t i = 0; i < n;) {
+		char state[6] = "HY000";
+		long native = 0;
+		size_t run = json_run(rows + i, n - i);
+		enum db_status st;
+
+		if (upsert_json(c, rows + i, run, created, state, &native) != ROW_STORED) {
+			free(created);
+			st = status_of(c, state, native);
+			return st != DB_FAILED ? st : DB_RETRY_CAREFUL;
+		}
+		for (size_t k = 0; k < run; k++)
+			set_result(results[i + k], created[k]);
+		i += run;
+	}
+	free(created);
+	return DB_OK;
+}
+
 enum db_status
 db_store(struct db_conn *c, const struct event_row *rows,
 	 struct item_result *const *results, size_t n, bool careful)
 {
+	if (!careful && c->dialect->bulk == BULK_JSON_ROWS)
+		return store_json(c, rows, results, n);
 	if (!careful && c->dialect->bulk != BULK_NONE)
 		return store_bulk(c, rows, results, n);
 	for (size_t i = 0; i < n; i++) {

@@ -93,10 +93,13 @@ static const struct dialect dialects[] = {
 		.name = "postgresql",
 		.dbms_prefix = "PostgreSQL",
 		.style = UPSERT_ON_CONFLICT_RETURNING,
-		.bulk = BULK_RETURNING,
+		.bulk = BULK_JSON_ROWS,
 		/* text and integers do not cast to these implicitly */
 		.placeholder = {[FT_BOOL] = "CAST(? AS BOOLEAN)",
 				[FT_DATETIME] = "CAST(? AS TIMESTAMP)"},
+		.sql_type = {[FT_INT32] = "INTEGER", [FT_BOOL] = "BOOLEAN",
+			     [FT_DOUBLE] = "DOUBLE PRECISION", [FT_STRING] = "TEXT",
+			     [FT_DATETIME] = "TIMESTAMP"},
 		/* psqlODBC's own per-statement savepoints (its default
 		 * "rollback on errors" level) clash with the per-item ones:
 		 * level 0 leaves error handling to the program */

@@ -30,12 +30,13 @@ enum upsert_style {
 enum bulk_style {
 	BULK_NONE, /* one statement per row (MariaDB: a multi-row upsert reports
 		    * only the sum of affected rows) */
-	/* INSERT ... VALUES (...), ... ON CONFLICT DO UPDATE RETURNING key,
-	 * (xmax = 0): a row per item says which it was (PostgreSQL) */
-	BULK_RETURNING,
 	/* SELECT key ... WHERE key IN (...), then the multi-row upsert: the
 	 * write lock taken at BEGIN keeps the answer true (SQLite) */
 	BULK_EXISTING_THEN_UPSERT,
+	/* INSERT ... SELECT FROM json_to_recordset(one parameter) ON CONFLICT
+	 * DO UPDATE ... RETURNING key, (xmax = 0): a whole run of rows in one
+	 * statement with a handful of parameters (PostgreSQL) */
+	BULK_JSON_ROWS,
 };
 
 /* How an error bears on the batch. */
@@ -52,6 +53,8 @@ struct dialect {
 	enum bulk_style bulk;
 	/* the parameter marker for each enum event_type; NULL means "?" */
 	const char *placeholder[FT_DATETIME + 1];
+	/* BULK_JSON_ROWS: the SQL type each enum event_type is read as */
+	const char *sql_type[FT_DATETIME + 1];
 	/* Appended to the configured connection string once the dialect is
 	 * known (the first connection is then opened again), for driver
 	 * settings the storage code depends on; NULL for none. */

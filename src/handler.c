@@ -21,8 +21,6 @@
 #include "resp.h"
 #include "util.h"
 
-/* Rows handed to the storage code at a time: bounds memory, not behaviour. */
-#define CHUNK_ITEMS 256
 /* Runs of a batch that met a deadlock before it answers 503. */
 #define MAX_ATTEMPTS 3
 
@@ -38,7 +36,7 @@ struct request {
 	bool token_sent;
 	char detail[512];
 	struct batch batch; /* every item's result, the valid items' rows */
-	size_t *order;      /* the order rows are written in: by event_ID */
+	struct item_result **pending; /* the result of each row, in write order */
 	char *response; /* the 207 body, built before the commit */
 	size_t response_len;
 	bool no_memory; /* the response could not be built: rolled back */
@@ -141,19 +139,53 @@ compare_order(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Move batch.rows (and row_item with them) into the order e[] gives:
+ * position k gets the row that was at e[k].index.  In place, a cycle at a
+ * time, so a large batch is not held twice. */
+static bool
+permute_rows(struct batch *b, const struct order_entry *e)
+{
+	size_t n = b->n_rows;
+	bool *placed = calloc(n ? n : 1, sizeof(*placed));
+
+	if (placed == NULL)
+		return false;
+	for (size_t start = 0; start < n; start++) {
+		struct event_row row;
+		size_t item, k = start;
+		if (placed[start])
+			continue;
+		row = b->rows[start];
+		item = b->row_item[start];
+		while (e[k].index != start) {
+			b->rows[k] = b->rows[e[k].index];
+			b->row_item[k] = b->row_item[e[k].index];
+			placed[k] = true;
+			k = e[k].index;
+		}
+		b->rows[k] = row;
+		b->row_item[k] = item;
+		placed[k] = true;
+	}
+	free(placed);
+	return true;
+}
+
 /*
- * Write rows in ascending event_ID, so that concurrent batches take row
- * locks in one order and cannot deadlock; repeats of an id keep their order
- * in the batch, so the later one still wins.  Results stay in input order.
+ * Put the rows in write order, ascending event_ID, so that concurrent
+ * batches take row locks in one order and cannot deadlock; repeats of an id
+ * keep their order in the batch, so the later one still wins.  Results
+ * stay in input order: r->pending[k] is the result of rows[k].
  */
 static bool
 order_rows(struct request *r)
 {
 	size_t n = r->batch.n_rows;
 	struct order_entry *e = malloc((n ? n : 1) * sizeof(*e));
+	bool ok;
 
-	r->order = malloc((n ? n : 1) * sizeof(*r->order));
-	if (e == NULL || r->order == NULL) {
+	r->pending = malloc((n ? n : 1) * sizeof(*r->pending));
+	if (e == NULL || r->pending == NULL) {
 		free(e);
 		return false;
 	}
@@ -162,34 +194,11 @@ order_rows(struct request *r)
 		e[k].index = k;
 	}
 	qsort(e, n, sizeof(*e), compare_order);
-	for (size_t k = 0; k < n; k++)
-		r->order[k] = e[k].index;
+	ok = permute_rows(&r->batch, e);
 	free(e);
-	return true;
-}
-
-/* Store the valid items' rows, a chunk at a time, in write order. */
-static enum db_status
-apply_items(struct request *r, struct db_conn *c, bool careful)
-{
-	/* static: one chunk of rows is ~200 KiB, too much for a stack frame;
-	 * a worker handles one request at a time */
-	static struct event_row rows[CHUNK_ITEMS];
-	struct item_result *pending[CHUNK_ITEMS];
-	size_t n = 0;
-	enum db_status st;
-
-	for (size_t k = 0; k < r->batch.n_rows; k++) {
-		size_t row = r->order[k];
-		rows[n] = r->batch.rows[row];
-		pending[n++] = &r->batch.results[r->batch.row_item[row]];
-		if (n == CHUNK_ITEMS || k + 1 == r->batch.n_rows) {
-			if ((st = db_store(c, rows, pending, n, careful)) != DB_OK)
-				return st;
-			n = 0;
-		}
-	}
-	return DB_OK;
+	for (size_t k = 0; ok && k < n; k++)
+		r->pending[k] = &r->batch.results[r->batch.row_item[k]];
+	return ok;
 }
 
 static enum eb_err
@@ -229,7 +238,7 @@ attempt_batch(struct request *r)
 	bool careful = false;
 
 	while (st == DB_OK) {
-		st = apply_items(r, c, careful);
+		st = db_store(c, r->batch.rows, r->pending, r->batch.n_rows, careful);
 		if (st == DB_OK) {
 			if (!build_response(r)) {
 				db_rollback(c);
@@ -246,6 +255,7 @@ attempt_batch(struct request *r)
 		if (st != DB_RETRY_CAREFUL)
 			return st;
 		careful = true;
+		log_msg("a statement of the batch failed; writing it again item by item");
 		batch_reset_stored(&r->batch);
 		st = db_begin(r->pool, r->db, &c);
 	}
@@ -319,7 +329,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	log_request(&r, status, started);
 	log_set_request(NULL, NULL, NULL);
 	batch_free(&r.batch);
-	free(r.order);
+	free(r.pending);
 	free(r.response);
 	auth_principal_free(&r.who);
 	return status;

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "outbuf.h"
 #include "resp.h"
 
 /* Seconds a client should wait before retrying a 503. */
@@ -109,85 +110,11 @@ status_body(const struct item_result *r)
 
 /* The 207 body is written straight into one buffer: building a Jansson
  * tree per item and dumping it was an eighth of the program's instructions
- * on a large batch.  A failed allocation sets failed and stops the writing. */
-struct outbuf {
-	char *text;
-	size_t len, cap;
-	bool failed;
-};
-
-/* Room for n more bytes. */
-static bool
-out_reserve(struct outbuf *o, size_t n)
-{
-	size_t cap;
-	char *text;
-
-	if (o->failed)
-		return false;
-	if (o->cap - o->len >= n)
-		return true;
-	cap = o->cap ? o->cap : 4096;
-	while (cap - o->len < n)
-		cap *= 2;
-	if ((text = realloc(o->text, cap)) == NULL) {
-		o->failed = true;
-		return false;
-	}
-	o->text = text, o->cap = cap;
-	return true;
-}
-
-static void
-out_add(struct outbuf *o, const char *s, size_t n)
-{
-	if (out_reserve(o, n)) {
-		memcpy(o->text + o->len, s, n);
-		o->len += n;
-	}
-}
-
-#define OUT_LITERAL(o, s) out_add((o), (s), sizeof(s) - 1)
-
-static void
-out_int(struct outbuf *o, long long v)
-{
-	char digits[24], *p = digits + sizeof(digits);
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	if (v < 0)
-		*--p = '-';
-	out_add(o, p, (size_t)(digits + sizeof(digits) - p));
-}
-
-/* s as a JSON string: quotes, backslashes and control characters escaped,
- * other bytes (UTF-8) as they are. */
+ * on a large batch. */
 static void
 out_string(struct outbuf *o, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-
-	OUT_LITERAL(o, "\"");
-	for (const char *run = s;; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		out_add(o, run, (size_t)(s - run));
-		if (c == '\0')
-			break;
-		if (c == '"' || c == '\\') {
-			char esc[2] = {'\\', (char)c};
-			out_add(o, esc, 2);
-		} else {
-			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-			out_add(o, esc, 6);
-		}
-		run = s + 1;
-	}
-	OUT_LITERAL(o, "\"");
+	out_json_string(o, s, strlen(s));
 }
 
 char *
