@@ -1,6 +1,16 @@
 /*
- * db.h - storing rows through ODBC: one connection per configured database
- * per worker, reused across requests, with statements prepared once.
+ * db.h - storing a batch through ODBC: one connection per configured
+ * database per worker, reused across requests, with statements prepared
+ * once.  The storage code is split by concern:
+ *
+ *   store.c    db_apply: the write order, the write strategies, the careful
+ *              redo, the runs again after a conflict or a lost connection
+ *   conn.c     the pool, connecting, the schema probe, transactions
+ *   odbc.c     diagnostics, prepared statements, parameters, results
+ *   sqltext.c  statement texts, from event_fields[] and the dialect
+ *   rowjson.c  rows as one JSON parameter
+ *   wqueue.c   the writers' queue of an SQLite file
+ *   dialect.c  what differs between the databases, as data
  */
 #ifndef EB_DB_H
 #define EB_DB_H
@@ -8,46 +18,37 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "batch.h"
 #include "conf.h"
-#include "event.h"
 
 struct db_pool;
-struct db_conn;
 
 enum db_status {
 	DB_OK,
-	DB_RETRY_CAREFUL, /* an item failed on the fast path: roll back, redo carefully */
-	DB_CONFLICT,      /* deadlock or serialization failure: roll back, run again */
-	DB_UNAVAILABLE,   /* connection, lock or disk trouble: 503, nothing applied */
-	DB_FAILED,        /* the database is not usable as configured: 500 */
+	DB_REFUSED,     /* the database refused a row: that item's fault */
+	DB_CONFLICT,    /* deadlock or serialization failure: run it again */
+	DB_UNAVAILABLE, /* connection, lock or disk trouble: 503, nothing applied */
+	DB_FAILED,      /* the database is not usable as configured: 500 */
+	DB_ABANDONED,   /* the caller's answer could not be made: rolled back */
 };
 
 /* A pool for every database of cfg; NULL when out of memory. */
 struct db_pool *db_pool_new(const struct eb_config *cfg);
 void db_pool_free(struct db_pool *pool);
 
-/*
- * The connection to db, opened (or re-opened) when needed, with a transaction
- * begun.  A cached connection that fails to begin is re-opened once, so the
- * first request after a server restart succeeds.
- */
-enum db_status db_begin(struct db_pool *pool, const struct eb_database *db,
-			struct db_conn **out);
+/* Called once every row is stored, before the commit: false rolls the
+ * batch back (db_apply then answers DB_ABANDONED). */
+typedef bool db_ready_fn(void *ctx);
 
 /*
- * Upsert rows[0..n) in order (ascending ids), setting each results[i]'s
- * status (201/200, or 500 with a detail when careful).  careful: one
- * statement per row, each in its own savepoint, so a failing row is rolled
- * back alone.  Otherwise no savepoints and, where the dialect can, many rows
- * per statement; any refused row answers DB_RETRY_CAREFUL.
+ * Store every row of batch in database db, in one transaction: DB_OK when
+ * it committed, with each row's item result 201 or 200, or 500 with a
+ * detail for a row the database refused (rolled back alone).  Any other
+ * status: nothing applied, no item result set.  The rows are written in
+ * ascending event_ID (batch->rows is reordered, row_item with it), so that
+ * concurrent batches take row locks in one order.
  */
-enum db_status db_store(struct db_conn *c, const struct event_row *rows,
-			struct item_result *const *results, size_t n, bool careful);
-
-/* Commit the transaction; on failure it is rolled back. */
-enum db_status db_commit(struct db_conn *c);
-
-/* Roll back; a connection that fails even this is closed for re-opening. */
-void db_rollback(struct db_conn *c);
+enum db_status db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch,
+			db_ready_fn *ready, void *ctx);
 
 #endif

@@ -104,8 +104,9 @@ static const struct dialect dialects[] = {
 		 * "rollback on errors" level) clash with the per-item ones:
 		 * level 0 leaves error handling to the program */
 		.connect_suffix = ";Protocol=7.4-0",
-		/* autocommit off: the driver sends BEGIN with this statement */
-		.begin = "SELECT 1",
+		/* autocommit off: the driver sends BEGIN before the first
+		 * statement, so begin needs no round trip of its own */
+		.begin = NULL,
 		STANDARD_SQL,
 		.fatal_natives = no_natives,
 		.conflict_natives = no_natives,

@@ -64,10 +64,9 @@ struct dialect {
 	 * database has one write lock and its driver polls for it (SQLite:
 	 * the ODBC driver's busy handler sleeps 10 ms a try). */
 	bool queue_writers;
-	/* Transactions: begin is always run (its round trip also proves a
-	 * cached connection alive). commit and rollback NULL: the ODBC way,
-	 * autocommit off and SQLEndTran, for drivers that track the
-	 * transaction themselves. */
+	/* Transactions.  begin NULL: the driver begins one itself (autocommit
+	 * off).  commit and rollback NULL: the ODBC way, autocommit off and
+	 * SQLEndTran, for drivers that track the transaction themselves. */
 	const char *begin, *commit, *rollback;
 	const char *savepoint, *release, *rollback_to;
 	const char *const *fatal_sqlstates;  /* SQLSTATE prefixes */

@@ -39,6 +39,8 @@ const struct event_field event_fields[EVENT_NFIELDS] = {
 	{"user_ID", "User_ID", FT_STRING, OPT, 20},
 };
 
+const int event_kept[EVENT_NKEPT] = {6, 7}; /* entry_Date, entry_User */
+
 int
 event_field_index(const char *name)
 {

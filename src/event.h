@@ -97,4 +97,10 @@ bool event_validate(const json_t *item, const struct event_defaults *defs,
 /* Index of the field with JSON name `name`, or -1. */
 int event_field_index(const char *name);
 
+/* The FF_KEEP fields, by index in event_fields[] (test-event.c checks the
+ * two agree): an update that leaves one out keeps the stored value, so the
+ * storage code writes a statement variant per set of them given. */
+#define EVENT_NKEPT 2
+extern const int event_kept[EVENT_NKEPT];
+
 #endif

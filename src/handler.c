@@ -21,9 +21,6 @@
 #include "resp.h"
 #include "util.h"
 
-/* Runs of a batch that met a deadlock before it answers 503. */
-#define MAX_ATTEMPTS 3
-
 struct request {
 	const struct eb_config *cfg;
 	struct db_pool *pool;
@@ -36,7 +33,6 @@ struct request {
 	bool token_sent;
 	char detail[512];
 	struct batch batch; /* every item's result, the valid items' rows */
-	struct item_result **pending; /* the result of each row, in write order */
 	char *response; /* the 207 body, built before the commit */
 	size_t response_len;
 	bool no_memory; /* the response could not be built: rolled back */
@@ -122,91 +118,12 @@ reset_results(struct request *r)
 	}
 }
 
-/* A row's place in the write order: its id, then its place in the batch. */
-struct order_entry {
-	int32_t key;
-	size_t index;
-};
-
-static int
-compare_order(const void *a, const void *b)
-{
-	const struct order_entry *x = a, *y = b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	/* stable: the same id keeps batch order */
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* Move batch.rows (and row_item with them) into the order e[] gives:
- * position k gets the row that was at e[k].index.  In place, a cycle at a
- * time, so a large batch is not held twice. */
-static bool
-permute_rows(struct batch *b, const struct order_entry *e)
-{
-	size_t n = b->n_rows;
-	bool *placed = calloc(n ? n : 1, sizeof(*placed));
-
-	if (placed == NULL)
-		return false;
-	for (size_t start = 0; start < n; start++) {
-		struct event_row row;
-		size_t item, k = start;
-		if (placed[start])
-			continue;
-		row = b->rows[start];
-		item = b->row_item[start];
-		while (e[k].index != start) {
-			b->rows[k] = b->rows[e[k].index];
-			b->row_item[k] = b->row_item[e[k].index];
-			placed[k] = true;
-			k = e[k].index;
-		}
-		b->rows[k] = row;
-		b->row_item[k] = item;
-		placed[k] = true;
-	}
-	free(placed);
-	return true;
-}
-
-/*
- * Put the rows in write order, ascending event_ID, so that concurrent
- * batches take row locks in one order and cannot deadlock; repeats of an id
- * keep their order in the batch, so the later one still wins.  Results
- * stay in input order: r->pending[k] is the result of rows[k].
- */
-static bool
-order_rows(struct request *r)
-{
-	size_t n = r->batch.n_rows;
-	struct order_entry *e = malloc((n ? n : 1) * sizeof(*e));
-	bool ok;
-
-	r->pending = malloc((n ? n : 1) * sizeof(*r->pending));
-	if (e == NULL || r->pending == NULL) {
-		free(e);
-		return false;
-	}
-	for (size_t k = 0; k < n; k++) {
-		e[k].key = r->batch.rows[k].v[EVENT_KEY].u.i;
-		e[k].index = k;
-	}
-	qsort(e, n, sizeof(*e), compare_order);
-	ok = permute_rows(&r->batch, e);
-	free(e);
-	for (size_t k = 0; ok && k < n; k++)
-		r->pending[k] = &r->batch.results[r->batch.row_item[k]];
-	return ok;
-}
-
 static enum eb_err
 db_error(struct request *r, enum db_status st)
 {
-	if (r->no_memory) {
-		snprintf(r->detail, sizeof(r->detail),
-			 "out of memory building the response; nothing was applied");
+	if (st == DB_ABANDONED) {
+		snprintf(r->detail, sizeof(r->detail), "out of memory%s; nothing was applied",
+			 r->no_memory ? " building the response" : "");
 		return EB_ERR_INTERNAL;
 	}
 	if (st == DB_FAILED) {
@@ -221,45 +138,19 @@ db_error(struct request *r, enum db_status st)
 static bool
 build_response(struct request *r)
 {
+	free(r->response);
 	r->response = resp_multistatus_body(r->batch.results, r->batch.n_items, r->activity,
 					    &r->response_len);
 	r->no_memory = r->response == NULL;
 	return !r->no_memory;
 }
 
-/* One run of the batch: begin, write every item, commit.  When the
- * database refuses an item, the batch is redone with a savepoint per item
- * so that exactly the refused items fail. */
-static enum db_status
-attempt_batch(struct request *r)
+/* db_apply's last step before the commit: the answer must exist, or
+ * nothing is applied. */
+static bool
+response_ready(void *ctx)
 {
-	struct db_conn *c = NULL;
-	enum db_status st = db_begin(r->pool, r->db, &c);
-	bool careful = false;
-
-	while (st == DB_OK) {
-		st = db_store(c, r->batch.rows, r->pending, r->batch.n_rows, careful);
-		if (st == DB_OK) {
-			if (!build_response(r)) {
-				db_rollback(c);
-				return DB_FAILED;
-			}
-			st = db_commit(c);
-			if (st != DB_OK) {
-				free(r->response);
-				r->response = NULL;
-			}
-			return st;
-		}
-		db_rollback(c);
-		if (st != DB_RETRY_CAREFUL)
-			return st;
-		careful = true;
-		log_msg("a statement of the batch failed; writing it again item by item");
-		batch_reset_stored(&r->batch);
-		st = db_begin(r->pool, r->db, &c);
-	}
-	return st;
+	return build_response(ctx);
 }
 
 /* Row 12 and §7: one transaction for the batch, committed before the 207. */
@@ -270,17 +161,13 @@ store_items(struct request *r)
 
 	/* nothing to store ([] or only invalid items): no database at all */
 	if (r->batch.n_rows == 0)
-		return build_response(r) ? EB_OK : db_error(r, DB_FAILED);
-	if (!order_rows(r))
-		return snprintf(r->detail, sizeof(r->detail), "out of memory"), EB_ERR_INTERNAL;
-	for (int attempt = 1;; attempt++) {
-		st = attempt_batch(r);
-		if (st != DB_CONFLICT || attempt == MAX_ATTEMPTS)
-			break;
-		log_msg("deadlock or serialization failure; running the batch again");
-		batch_reset_stored(&r->batch);
-	}
-	return st == DB_OK ? EB_OK : db_error(r, st);
+		return build_response(r) ? EB_OK : db_error(r, DB_ABANDONED);
+	st = db_apply(r->pool, r->db, &r->batch, response_ready, r);
+	if (st == DB_OK)
+		return EB_OK;
+	free(r->response);
+	r->response = NULL;
+	return db_error(r, st);
 }
 
 static void
@@ -329,7 +216,6 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	log_request(&r, status, started);
 	log_set_request(NULL, NULL, NULL);
 	batch_free(&r.batch);
-	free(r.pending);
 	free(r.response);
 	auth_principal_free(&r.who);
 	return status;

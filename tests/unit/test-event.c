@@ -81,6 +81,22 @@ test_table_describes_25_distinct_fields(void **state)
 }
 
 static void
+test_kept_fields_table_lists_exactly_the_keep_flags(void **state)
+{
+	int k = 0;
+
+	(void)state;
+	for (int i = 0; i < EVENT_NFIELDS; i++) {
+		if (!(event_fields[i].flags & FF_KEEP))
+			continue;
+		assert_true(k < EVENT_NKEPT);
+		assert_int_equal(event_kept[k], i);
+		k++;
+	}
+	assert_int_equal(k, EVENT_NKEPT);
+}
+
+static void
 test_minimal_item_gets_defaults(void **state)
 {
 	struct event_row row;
@@ -208,6 +224,7 @@ test_unknown_fields_are_ignored(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_table_describes_25_distinct_fields),
+	cmocka_unit_test(test_kept_fields_table_lists_exactly_the_keep_flags),
 	cmocka_unit_test(test_minimal_item_gets_defaults),
 	cmocka_unit_test(test_explicit_null_user_is_given_null),
 	cmocka_unit_test(test_types_are_strict),

@@ -1,0 +1,65 @@
+/*
+ * conn.h - the connections of a worker: one per configured database, opened
+ * when first needed and kept, with the dialect found at connect time.
+ */
+#ifndef EB_CONN_H
+#define EB_CONN_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "db.h"
+#include "dialect.h"
+#include "odbc.h"
+#include "outbuf.h"
+#include "wqueue.h"
+
+struct db_conn {
+	const struct eb_database *db;
+	SQLHDBC dbc;
+	bool open;
+	const struct dialect *dialect;
+	const char *suffix;     /* the dialect's connect_suffix, once known */
+	struct stmt_cache cache;
+	struct param_buf *pbuf; /* PARAM_BUFS of them */
+	/* BULK_JSON_ROWS: the rows' text, then one key list per kept field */
+	struct outbuf json, absent[EVENT_NKEPT];
+	SQLLEN text_ind[1 + EVENT_NKEPT];
+	struct wqueue queue;    /* queue_writers dialects */
+	struct db_error err;    /* the last failure on this connection */
+};
+
+struct db_pool {
+	SQLHENV env;
+	size_t n;
+	struct db_conn conns[];
+};
+
+/* The connection of pool to db, open or not; NULL when db is not pool's. */
+struct db_conn *conn_find(struct db_pool *pool, const struct eb_database *db);
+
+/*
+ * Open c when it is not, take the writers' queue when the dialect has one,
+ * and begin a transaction: the dialect's BEGIN, or nothing where the
+ * driver begins one with the first statement (autocommit off).  A
+ * connection that died since the last request is not noticed here: its
+ * first statement fails, and db_apply runs the batch again on a new one.
+ */
+enum db_status conn_begin(struct db_pool *pool, struct db_conn *c);
+
+/* Run a fixed statement (ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO). */
+enum db_status conn_fixed(struct db_conn *c, int kind);
+
+/* Commit; on failure roll back and answer DB_UNAVAILABLE. */
+enum db_status conn_commit(struct db_conn *c);
+
+/* Roll back; a connection that fails even this is closed. */
+void conn_rollback(struct db_conn *c);
+
+void conn_close(struct db_conn *c);
+
+/* What c->err means for the batch: DB_UNAVAILABLE, DB_CONFLICT, or
+ * DB_REFUSED (the statement's own fault: a row, or the schema). */
+enum db_status conn_status(const struct db_conn *c);
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * sqltext.c - statement texts from the field table and the dialect.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rowjson.h"
+#include "sqltext.h"
+
+/* A string builder; overflow: out of memory. */
+struct sqlbuf {
+	char *text;
+	size_t len, cap;
+	bool overflow;
+};
+
+static void
+sql_add(struct sqlbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (b->overflow)
+		return;
+	if (b->len + n >= b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *text;
+		while (b->len + n >= cap)
+			cap *= 2;
+		if ((text = realloc(b->text, cap)) == NULL) {
+			b->overflow = true;
+			return;
+		}
+		b->text = text, b->cap = cap;
+	}
+	memcpy(b->text + b->len, s, n + 1);
+	b->len += n;
+}
+
+unsigned
+sqltext_variant(const struct event_row *row)
+{
+	unsigned variant = 0;
+
+	for (int k = 0; k < EVENT_NKEPT; k++)
+		if (row->v[event_kept[k]].given)
+			variant |= 1u << k;
+	return variant;
+}
+
+/* Whether field f keeps its stored value in an update of this variant. */
+static bool
+field_kept(int f, unsigned variant)
+{
+	for (int k = 0; k < EVENT_NKEPT; k++)
+		if (event_kept[k] == f)
+			return !(variant & (1u << k));
+	return false;
+}
+
+static void
+add_param(struct stmt_shape *sh, int f)
+{
+	sh->params[sh->nparams++] = (signed char)f;
+}
+
+/* "INSERT INTO Event (all columns) VALUES (?, ...), ..." for rows rows */
+static void
+build_insert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, int rows)
+{
+	sql_add(b, "INSERT INTO Event (");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		sql_add(b, f ? ", " : "");
+		sql_add(b, event_fields[f].column);
+		add_param(sh, f);
+	}
+	sql_add(b, ") VALUES ");
+	for (int r = 0; r < rows; r++) {
+		sql_add(b, r ? ", (" : "(");
+		for (int f = 0; f < EVENT_NFIELDS; f++) {
+			sql_add(b, f ? ", " : "");
+			sql_add(b, dialect_placeholder(d, event_fields[f].type));
+		}
+		sql_add(b, ")");
+	}
+	sh->rows = rows;
+}
+
+/* The columns an update sets: all but the key and the kept fields this
+ * variant did not get, as "col = " + the value expression, where the value
+ * is a parameter (NULL from) or from.col. */
+static void
+build_set_list(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d,
+	       unsigned variant, const char *from)
+{
+	bool first = true;
+
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		if (f == EVENT_KEY || field_kept(f, variant))
+			continue;
+		sql_add(b, first ? "" : ", ");
+		sql_add(b, event_fields[f].column);
+		sql_add(b, " = ");
+		if (from == NULL) {
+			sql_add(b, dialect_placeholder(d, event_fields[f].type));
+			add_param(sh, f);
+		} else {
+			sql_add(b, from);
+			sql_add(b, event_fields[f].column);
+			sql_add(b, strcmp(from, "VALUES(") == 0 ? ")" : "");
+		}
+		first = false;
+	}
+}
+
+/* The statement that writes one row for this variant. */
+static void
+build_write(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, unsigned variant)
+{
+	switch (d->style) {
+	case UPSERT_UPDATE_THEN_INSERT:
+		sql_add(b, "UPDATE Event SET ");
+		build_set_list(b, sh, d, variant, NULL);
+		sql_add(b, " WHERE ");
+		sql_add(b, event_fields[EVENT_KEY].column);
+		sql_add(b, " = ");
+		sql_add(b, dialect_placeholder(d, event_fields[EVENT_KEY].type));
+		add_param(sh, EVENT_KEY);
+		break;
+	case UPSERT_ON_CONFLICT_RETURNING:
+		build_insert(b, sh, d, 1);
+		sql_add(b, " ON CONFLICT (");
+		sql_add(b, event_fields[EVENT_KEY].column);
+		sql_add(b, ") DO UPDATE SET ");
+		build_set_list(b, sh, d, variant, "EXCLUDED.");
+		/* xmax is 0 on a freshly inserted row version */
+		sql_add(b, " RETURNING CAST((xmax = 0) AS INTEGER)");
+		break;
+	case UPSERT_ON_DUPLICATE_KEY:
+		build_insert(b, sh, d, 1);
+		sql_add(b, " ON DUPLICATE KEY UPDATE ");
+		build_set_list(b, sh, d, variant, "VALUES(");
+		break;
+	}
+}
+
+/* BULK_EXISTING_THEN_UPSERT: the upsert of rows rows (distinct keys, one
+ * variant) in one statement. */
+static void
+build_bulk(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, unsigned variant,
+	   int rows)
+{
+	build_insert(b, sh, d, rows);
+	sql_add(b, " ON CONFLICT (");
+	sql_add(b, event_fields[EVENT_KEY].column);
+	sql_add(b, ") DO UPDATE SET ");
+	build_set_list(b, sh, d, variant, "EXCLUDED.");
+}
+
+/* "SELECT key FROM Event WHERE key IN (?, ...)" for rows keys */
+static void
+build_existing(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, int rows)
+{
+	const char *key = event_fields[EVENT_KEY].column;
+
+	sql_add(b, "SELECT ");
+	sql_add(b, key);
+	sql_add(b, " FROM Event WHERE ");
+	sql_add(b, key);
+	sql_add(b, " IN (");
+	for (int r = 0; r < rows; r++) {
+		sql_add(b, r ? ", " : "");
+		sql_add(b, dialect_placeholder(d, event_fields[EVENT_KEY].type));
+	}
+	sql_add(b, ")");
+	add_param(sh, EVENT_KEY);
+	sh->rows = rows;
+}
+
+/* The value of kept field f in an update: the stored one for the rows whose
+ * keys the next parameter lists (they did not give it), else the new one. */
+static void
+build_kept_value(struct sqlbuf *b, int f)
+{
+	const char *col = event_fields[f].column;
+
+	sql_add(b, " = CASE WHEN EXCLUDED.");
+	sql_add(b, event_fields[EVENT_KEY].column);
+	sql_add(b, " = ANY(CAST(? AS INTEGER[])) THEN Event.");
+	sql_add(b, col);
+	sql_add(b, " ELSE EXCLUDED.");
+	sql_add(b, col);
+	sql_add(b, " END");
+}
+
+/*
+ * BULK_JSON_ROWS: the upsert of a run of rows (distinct keys) given as one
+ * JSON parameter (rowjson.h), then per kept field the keys of the rows that
+ * did not give it, as an integer array: those rows keep the stored value
+ * when they update, read from the row the upsert has locked.
+ */
+static void
+build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d)
+{
+	const char *key = event_fields[EVENT_KEY].column;
+	char name[ROWJSON_NAME_MAX];
+
+	sql_add(b, "INSERT INTO Event (");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		sql_add(b, f ? ", " : "");
+		sql_add(b, event_fields[f].column);
+	}
+	sql_add(b, ") SELECT ");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		rowjson_name(f, name);
+		sql_add(b, f ? ", " : "");
+		sql_add(b, name);
+	}
+	sql_add(b, " FROM json_to_recordset(CAST(? AS JSON)) AS j(");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		rowjson_name(f, name);
+		sql_add(b, f ? ", " : "");
+		sql_add(b, name);
+		sql_add(b, " ");
+		sql_add(b, d->sql_type[event_fields[f].type]);
+	}
+	sql_add(b, ") ON CONFLICT (");
+	sql_add(b, key);
+	sql_add(b, ") DO UPDATE SET ");
+	for (int f = 0, first = 1; f < EVENT_NFIELDS; f++) {
+		if (f == EVENT_KEY)
+			continue;
+		sql_add(b, first ? "" : ", ");
+		sql_add(b, event_fields[f].column);
+		if (field_kept(f, 0)) {
+			build_kept_value(b, f);
+		} else {
+			sql_add(b, " = EXCLUDED.");
+			sql_add(b, event_fields[f].column);
+		}
+		first = 0;
+	}
+	sql_add(b, " RETURNING ");
+	sql_add(b, key);
+	sql_add(b, ", CAST((xmax = 0) AS INTEGER)");
+	sh->nparams = 1 + EVENT_NKEPT;
+}
+
+static const char *
+fixed_text(const struct dialect *d, int kind)
+{
+	switch (kind) {
+	case ST_BEGIN: return d->begin;
+	case ST_COMMIT: return d->commit;
+	case ST_ROLLBACK: return d->rollback;
+	case ST_SAVEPOINT: return d->savepoint;
+	case ST_RELEASE: return d->release;
+	case ST_ROLLBACK_TO: return d->rollback_to;
+	default: return NULL;
+	}
+}
+
+/* Whether the dialect writes with statements of this kind at all. */
+static bool
+dialect_uses(const struct dialect *d, int kind)
+{
+	if (kind == ST_JSON_UPSERT)
+		return d->bulk == BULK_JSON_ROWS;
+	if (kind == ST_INSERT)
+		return d->style == UPSERT_UPDATE_THEN_INSERT;
+	if (kind >= ST_EXISTING)
+		return d->bulk == BULK_EXISTING_THEN_UPSERT;
+	return true;
+}
+
+char *
+sqltext_build(const struct dialect *d, int kind, struct stmt_shape *shape)
+{
+	struct sqlbuf b = {NULL, 0, 0, false};
+	const char *fixed;
+
+	memset(shape, 0, sizeof(*shape));
+	shape->rows = 1;
+	if (kind < 0 || kind >= ST__COUNT || !dialect_uses(d, kind))
+		return NULL;
+	if (kind < ST_JSON_UPSERT) {
+		fixed = fixed_text(d, kind);
+		return fixed != NULL ? strdup(fixed) : NULL;
+	}
+	if (kind == ST_JSON_UPSERT)
+		build_json_upsert(&b, shape, d);
+	else if (kind == ST_INSERT)
+		build_insert(&b, shape, d, 1);
+	else if (kind < ST_EXISTING)
+		build_write(&b, shape, d, (unsigned)(kind - ST_WRITE));
+	else if (kind < ST_BULK)
+		build_existing(&b, shape, d, 1 << (kind - ST_EXISTING));
+	else
+		build_bulk(&b, shape, d, (unsigned)((kind - ST_BULK) / BULK_SIZES),
+			   1 << ((kind - ST_BULK) % BULK_SIZES));
+	if (b.overflow) {
+		free(b.text);
+		return NULL;
+	}
+	return b.text;
+}
+
+char *
+sqltext_schema_probe(void)
+{
+	struct sqlbuf b = {NULL, 0, 0, false};
+
+	sql_add(&b, "SELECT ");
+	for (int f = 0; f < EVENT_NFIELDS; f++) {
+		sql_add(&b, f ? ", " : "");
+		sql_add(&b, event_fields[f].column);
+	}
+	sql_add(&b, " FROM Event WHERE 1 = 0");
+	if (b.overflow) {
+		free(b.text);
+		return NULL;
+	}
+	return b.text;
+}

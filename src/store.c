@@ -1,0 +1,485 @@
+/*
+ * store.c - db_apply: a batch into the database, in one transaction.
+ *
+ * The rows go in ascending event_ID.  The fast path writes many rows per
+ * statement, with no savepoints (the dialect's bulk style); when the
+ * database refuses anything there, the batch is rolled back and written
+ * again carefully, one row per statement in its own savepoint, so that
+ * exactly the refused rows fail.  A deadlock runs the batch again; so does
+ * a connection found dead at the first statement (once, on a new one).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "rowjson.h"
+#include "sqltext.h"
+
+/* Runs of a batch that met a deadlock before it answers 503. */
+#define MAX_ATTEMPTS 3
+
+/* Rows per BULK_JSON_ROWS statement: bounds the parameter's size (about
+ * 600 bytes a row), not the statements per batch of a typical request. */
+#define JSON_ROWS_MAX 2048
+
+/* How many of the rows that did not give a kept field one BULK_JSON_ROWS
+ * statement takes: each updated row looks its key up in that list, which
+ * PostgreSQL's generic plan of a prepared statement does by a linear scan. */
+#define JSON_ABSENT_MAX 128
+
+/* The rows of one run of the batch, and where each row's result goes. */
+struct rows {
+	const struct event_row *v;
+	struct item_result *const *results;
+	size_t n;
+};
+
+static int32_t
+row_key(const struct event_row *row)
+{
+	return row->v[EVENT_KEY].u.i;
+}
+
+static void
+set_stored(struct item_result *r, bool created)
+{
+	r->status = created ? 201 : 200;
+}
+
+static void
+set_refused(struct item_result *r, const struct db_error *err)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "database error (SQLSTATE %s)", err->state);
+	r->status = 500;
+	free(r->detail);
+	r->detail = strdup(msg);
+}
+
+/* --- BULK_JSON_ROWS ------------------------------------------------------- */
+
+/* How many of rows[0..n) one statement takes: keys distinct (a repeated id
+ * goes to the next statement, so the later item still wins), at most
+ * JSON_ROWS_MAX, and at most JSON_ABSENT_MAX without any one kept field. */
+static size_t
+json_run(const struct event_row *rows, size_t n)
+{
+	size_t absent[EVENT_NKEPT] = {0}, k;
+
+	for (k = 0; k < n && k < JSON_ROWS_MAX; k++) {
+		bool full = false;
+		if (k > 0 && row_key(&rows[k]) == row_key(&rows[k - 1]))
+			break;
+		for (int f = 0; f < EVENT_NKEPT; f++)
+			if (!rows[k].v[event_kept[f]].given && ++absent[f] > JSON_ABSENT_MAX)
+				full = true;
+		if (full)
+			break;
+	}
+	return k;
+}
+
+/* Upsert rows[0..n) (keys distinct, ascending) with one statement;
+ * created[i] tells which rows are new.  False: see c->err. */
+static bool
+upsert_json(struct db_conn *c, const struct event_row *rows, size_t n, bool *created, bool *seen)
+{
+	struct db_stmt *st = odbc_prepared(&c->cache, c->dbc, c->dialect, ST_JSON_UPSERT, &c->err);
+	long got;
+
+	if (st == NULL)
+		return false;
+	out_clear(&c->json);
+	rowjson_rows(&c->json, rows, n);
+	for (int k = 0; k < EVENT_NKEPT; k++) {
+		out_clear(&c->absent[k]);
+		rowjson_absent_keys(&c->absent[k], rows, n, event_kept[k]);
+		c->json.failed |= c->absent[k].failed;
+	}
+	if (c->json.failed) {
+		odbc_own_error(&c->err, "out of memory writing the rows");
+		return false;
+	}
+	if (!odbc_bind_text(st, 1, c->json.text, c->json.len, &c->text_ind[0], &c->err))
+		return false;
+	for (int k = 0; k < EVENT_NKEPT; k++)
+		if (!odbc_bind_text(st, 2 + k, c->absent[k].text, c->absent[k].len,
+				    &c->text_ind[1 + k], &c->err))
+			return false;
+	if (!odbc_exec(st, &c->err))
+		return false;
+	memset(seen, 0, n * sizeof(*seen));
+	got = odbc_fetch_keys(st, rows, n, seen, created, &c->err);
+	odbc_done(st);
+	if (got != (long)n) {
+		/* never report what was not seen stored */
+		if (got >= 0)
+			odbc_own_error(&c->err, "a bulk upsert did not answer for every row");
+		return false;
+	}
+	return true;
+}
+
+static enum db_status
+store_json(struct db_conn *c, const struct rows *r)
+{
+	bool *flags = malloc((r->n ? r->n : 1) * 2 * sizeof(*flags));
+	enum db_status st = DB_OK;
+
+	if (flags == NULL)
+		return DB_REFUSED; /* the careful path needs no such memory */
+	for (size_t i = 0; i < r->n && st == DB_OK;) {
+		size_t run = json_run(r->v + i, r->n - i);
+		if (!upsert_json(c, r->v + i, run, flags, flags + run)) {
+			/* a row's fault, or a statement the database cannot
+			 * take: the careful redo finds out which */
+			st = conn_status(c);
+			break;
+		}
+		for (size_t k = 0; k < run; k++)
+			set_stored(r->results[i + k], flags[k]);
+		i += run;
+	}
+	free(flags);
+	return st;
+}
+
+/* --- BULK_EXISTING_THEN_UPSERT ----------------------------------------------- */
+
+/* The index i with 1 << i == n, for n a power of two up to BULK_MAX. */
+static int
+size_index(size_t n)
+{
+	int i = 0;
+
+	while ((size_t)1 << i < n)
+		i++;
+	return i;
+}
+
+/* The largest power of two not above n (n > 0). */
+static size_t
+pow2_floor(size_t n)
+{
+	size_t p = 1;
+
+	while (p * 2 <= n)
+		p *= 2;
+	return p;
+}
+
+/* Upsert rows[0..n) (n a power of two, keys distinct and ascending, one
+ * variant) with one statement, after asking which keys are stored: the
+ * write lock taken at BEGIN keeps that answer true. */
+static bool
+upsert_bulk(struct db_conn *c, const struct event_row *rows, size_t n, bool *created)
+{
+	bool seen[BULK_MAX] = {false};
+	int size = size_index(n);
+	struct db_stmt *st = odbc_prepared(&c->cache, c->dbc, c->dialect, sqltext_existing(size),
+					   &c->err);
+	long got;
+
+	if (st == NULL || !odbc_exec_rows(st, c->pbuf, rows, &c->err))
+		return false;
+	got = odbc_fetch_keys(st, rows, n, seen, NULL, &c->err);
+	odbc_done(st);
+	if (got < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		created[i] = !seen[i];
+	st = odbc_prepared(&c->cache, c->dbc, c->dialect,
+			   sqltext_bulk(sqltext_variant(&rows[0]), size), &c->err);
+	if (st == NULL || !odbc_exec_rows(st, c->pbuf, rows, &c->err))
+		return false;
+	got = odbc_row_count(st);
+	odbc_done(st);
+	if (got != (long)n) {
+		odbc_own_error(&c->err, "a bulk upsert did not count every row");
+		return false;
+	}
+	return true;
+}
+
+/* How many of rows[0..n) one bulk statement can take: keys distinct and
+ * one variant. */
+static size_t
+bulk_run(const struct event_row *rows, size_t n)
+{
+	size_t k = 1;
+	unsigned variant = sqltext_variant(&rows[0]);
+
+	while (k < n && k < BULK_MAX && row_key(&rows[k]) != row_key(&rows[k - 1]) &&
+	       sqltext_variant(&rows[k]) == variant)
+		k++;
+	return k;
+}
+
+static enum db_status
+store_bulk(struct db_conn *c, const struct rows *r)
+{
+	for (size_t i = 0; i < r->n;) {
+		bool created[BULK_MAX];
+		size_t piece = pow2_floor(bulk_run(r->v + i, r->n - i));
+		if (!upsert_bulk(c, r->v + i, piece, created))
+			return conn_status(c);
+		for (size_t k = 0; k < piece; k++)
+			set_stored(r->results[i + k], created[k]);
+		i += piece;
+	}
+	return DB_OK;
+}
+
+/* --- one row per statement --------------------------------------------------- */
+
+/* Upsert one row; *created tells which it was.  False: see c->err, and
+ * *no_statement when not even a statement could be had. */
+static bool
+upsert_row(struct db_conn *c, const struct event_row *row, bool *created, bool *no_statement)
+{
+	struct db_stmt *st = odbc_prepared(&c->cache, c->dbc, c->dialect,
+					   sqltext_write(sqltext_variant(row)), &c->err);
+	int inserted = -1;
+	long n;
+
+	*no_statement = st == NULL;
+	if (st == NULL || !odbc_exec_rows(st, c->pbuf, row, &c->err))
+		return false;
+	switch (c->dialect->style) {
+	case UPSERT_ON_CONFLICT_RETURNING:
+		if (!odbc_fetch_int(st, &inserted, &c->err)) {
+			odbc_done(st);
+			return false;
+		}
+		odbc_done(st);
+		*created = inserted == 1;
+		return true;
+	case UPSERT_ON_DUPLICATE_KEY:
+		n = odbc_row_count(st);
+		odbc_done(st);
+		*created = n == 1;
+		return true;
+	case UPSERT_UPDATE_THEN_INSERT:
+		break;
+	}
+	n = odbc_row_count(st);
+	odbc_done(st);
+	*created = n == 0;
+	if (n > 0)
+		return true;
+	st = odbc_prepared(&c->cache, c->dbc, c->dialect, ST_INSERT, &c->err);
+	*no_statement = st == NULL;
+	if (st == NULL || !odbc_exec_rows(st, c->pbuf, row, &c->err))
+		return false;
+	odbc_done(st);
+	return true;
+}
+
+/* Every row with its own statement; careful: each in a savepoint, and a
+ * refused row gets its 500 while the others go on. */
+static enum db_status
+store_rows(struct db_conn *c, const struct rows *r, bool careful)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		bool created = false, no_statement;
+		enum db_status st;
+
+		if (careful && (st = conn_fixed(c, ST_SAVEPOINT)) != DB_OK)
+			return st;
+		if (upsert_row(c, &r->v[i], &created, &no_statement)) {
+			set_stored(r->results[i], created);
+			if (careful && (st = conn_fixed(c, ST_RELEASE)) != DB_OK)
+				return st;
+			continue;
+		}
+		st = conn_status(c);
+		if (st != DB_REFUSED)
+			return st;
+		if (no_statement)
+			return DB_FAILED; /* the schema, not the row */
+		if (!careful)
+			return DB_REFUSED;
+		set_refused(r->results[i], &c->err);
+		if ((st = conn_fixed(c, ST_ROLLBACK_TO)) != DB_OK ||
+		    (st = conn_fixed(c, ST_RELEASE)) != DB_OK)
+			return st;
+	}
+	return DB_OK;
+}
+
+/* Write every row, the fast way or the careful one. */
+static enum db_status
+store(struct db_conn *c, const struct rows *r, bool careful)
+{
+	if (!careful && c->dialect->bulk == BULK_JSON_ROWS)
+		return store_json(c, r);
+	if (!careful && c->dialect->bulk == BULK_EXISTING_THEN_UPSERT)
+		return store_bulk(c, r);
+	return store_rows(c, r, careful);
+}
+
+/* --- the write order --------------------------------------------------------- */
+
+/* A row's place in the write order: its id, then its place in the batch. */
+struct order_entry {
+	int32_t key;
+	size_t index;
+};
+
+static int
+compare_order(const void *a, const void *b)
+{
+	const struct order_entry *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	/* stable: the same id keeps batch order, so the later one wins */
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Move b->rows (and row_item with them) into the order e[] gives: position
+ * k gets the row that was at e[k].index.  In place, a cycle at a time, so
+ * a large batch is not held twice. */
+static bool
+permute_rows(struct batch *b, const struct order_entry *e)
+{
+	size_t n = b->n_rows;
+	bool *placed = calloc(n ? n : 1, sizeof(*placed));
+
+	if (placed == NULL)
+		return false;
+	for (size_t start = 0; start < n; start++) {
+		struct event_row row;
+		size_t item, k = start;
+		if (placed[start])
+			continue;
+		row = b->rows[start];
+		item = b->row_item[start];
+		while (e[k].index != start) {
+			b->rows[k] = b->rows[e[k].index];
+			b->row_item[k] = b->row_item[e[k].index];
+			placed[k] = true;
+			k = e[k].index;
+		}
+		b->rows[k] = row;
+		b->row_item[k] = item;
+		placed[k] = true;
+	}
+	free(placed);
+	return true;
+}
+
+/* Put b's rows in ascending event_ID (repeats in batch order); results[k]
+ * is then the item result of rows[k].  NULL when memory runs out. */
+static struct item_result **
+order_rows(struct batch *b)
+{
+	size_t n = b->n_rows;
+	struct order_entry *e = malloc((n ? n : 1) * sizeof(*e));
+	struct item_result **results = malloc((n ? n : 1) * sizeof(*results));
+
+	if (e == NULL || results == NULL)
+		goto failed;
+	for (size_t k = 0; k < n; k++) {
+		e[k].key = row_key(&b->rows[k]);
+		e[k].index = k;
+	}
+	qsort(e, n, sizeof(*e), compare_order);
+	if (!permute_rows(b, e))
+		goto failed;
+	free(e);
+	for (size_t k = 0; k < n; k++)
+		results[k] = &b->results[b->row_item[k]];
+	return results;
+failed:
+	free(e);
+	free(results);
+	return NULL;
+}
+
+/* --- the batch ---------------------------------------------------------------- */
+
+/* How far a run of the batch got. */
+enum phase { PHASE_BEGIN, PHASE_WRITE, PHASE_COMMIT };
+
+/* One run of the batch: begin, write every row, commit once the caller is
+ * ready.  *phase: where it stopped. */
+static enum db_status
+run_batch(struct db_pool *pool, struct db_conn *c, const struct rows *r, bool careful,
+	  db_ready_fn *ready, void *ctx, enum phase *phase)
+{
+	enum db_status st;
+
+	*phase = PHASE_BEGIN;
+	if ((st = conn_begin(pool, c)) != DB_OK)
+		return st;
+	*phase = PHASE_WRITE;
+	st = store(c, r, careful);
+	if (st != DB_OK) {
+		conn_rollback(c);
+		return st;
+	}
+	if (!ready(ctx)) {
+		conn_rollback(c);
+		return DB_ABANDONED;
+	}
+	*phase = PHASE_COMMIT;
+	return conn_commit(c);
+}
+
+/* Whether a run that failed so can be run again on a new connection: the
+ * kept connection died since the last request (a server restart), seen at
+ * the begin or as a connection error before the commit was sent. */
+static bool
+stale_connection(const struct db_conn *c, enum phase phase)
+{
+	return phase == PHASE_BEGIN || (phase == PHASE_WRITE && strncmp(c->err.state, "08", 2) == 0);
+}
+
+enum db_status
+db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch,
+	 db_ready_fn *ready, void *ctx)
+{
+	struct db_conn *c = conn_find(pool, db);
+	struct rows r = {batch->rows, NULL, batch->n_rows};
+	struct item_result **results;
+	bool careful = false, reconnected = false;
+	enum phase phase;
+	int conflicts = 0;
+	enum db_status st;
+
+	if (c == NULL)
+		return DB_FAILED;
+	if ((results = order_rows(batch)) == NULL)
+		return DB_ABANDONED;
+	r.results = results;
+	for (;;) {
+		bool reused = c->open;
+		st = run_batch(pool, c, &r, careful, ready, ctx, &phase);
+		if (st == DB_OK || st == DB_ABANDONED || st == DB_FAILED)
+			break;
+		if (st == DB_REFUSED && !careful) {
+			careful = true;
+			log_msg("a statement of the batch failed; writing it again item by item");
+		} else if (st == DB_CONFLICT && ++conflicts < MAX_ATTEMPTS) {
+			log_msg("deadlock or serialization failure; running the batch again");
+		} else if (st == DB_UNAVAILABLE && reused && !reconnected &&
+			   stale_connection(c, phase)) {
+			reconnected = true;
+			conn_close(c);
+			log_msg("database %s: the kept connection failed; connecting again", db->name);
+		} else {
+			if (st == DB_REFUSED) /* refused even item by item: not a row's fault */
+				st = DB_FAILED;
+			break;
+		}
+		batch_reset_stored(batch);
+	}
+	free(results);
+	return st;
+}

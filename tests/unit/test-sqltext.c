@@ -1,0 +1,189 @@
+/*
+ * test-sqltext.c - the statement texts of each dialect, against golden
+ * files (tests/unit/golden/<dialect>.sql), and no text where a dialect has
+ * no such statement.
+ *
+ * EB_GOLDEN_WRITE=1 writes the files anew from the code (then read the diff).
+ */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dialect.h"
+#include "sqltext.h"
+
+/* The kinds the golden files hold, with their names. */
+static const struct {
+	int kind;
+	const char *name;
+} kinds[] = {
+	{ST_BEGIN, "begin"},
+	{ST_COMMIT, "commit"},
+	{ST_ROLLBACK, "rollback"},
+	{ST_SAVEPOINT, "savepoint"},
+	{ST_RELEASE, "release"},
+	{ST_ROLLBACK_TO, "rollback to"},
+	{ST_JSON_UPSERT, "json upsert"},
+	{ST_INSERT, "insert"},
+	{ST_WRITE + 0, "write, no kept field given"},
+	{ST_WRITE + 2, "write, entry_User given"},
+	{ST_WRITE + SQL_VARIANTS - 1, "write, every kept field given"},
+	{ST_EXISTING + 1, "existing, 2 keys"},
+	{ST_BULK + 1 * BULK_SIZES + 1, "bulk, 2 rows, entry_Date given"},
+};
+
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* Every kind of the table for d, as the golden file holds them: a line
+ * "-- name: shape" then the text (or "(none)"). */
+static char *
+render(const struct dialect *d)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *out = malloc(cap);
+
+	assert_non_null(out);
+	for (size_t i = 0; i < NKINDS; i++) {
+		struct stmt_shape sh;
+		char *text = sqltext_build(d, kinds[i].kind, &sh);
+		char params[128] = "";
+		size_t need;
+
+		for (int p = 0; text != NULL && p < sh.nparams && sh.params[0] >= 0 &&
+				kinds[i].kind != ST_JSON_UPSERT;
+		     p++)
+			snprintf(params + strlen(params), sizeof(params) - strlen(params), "%s%d",
+				 p ? "," : "", sh.params[p]);
+		need = strlen(kinds[i].name) + strlen(params) + (text ? strlen(text) : 6) + 64;
+		while (len + need >= cap)
+			assert_non_null(out = realloc(out, cap *= 2));
+		len += (size_t)snprintf(out + len, cap - len, "-- %s: rows %d, parameters %d [%s]\n%s\n",
+					kinds[i].name, sh.rows, sh.nparams, params,
+					text ? text : "(none)");
+		free(text);
+	}
+	return out;
+}
+
+static char *
+read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void
+check_dialect(const char *dbms_name, const char *file)
+{
+	const char *srcdir = getenv("EB_SRCDIR");
+	const struct dialect *d = dialect_find(dbms_name);
+	char path[1024];
+	char *got, *want;
+
+	assert_non_null(d);
+	snprintf(path, sizeof(path), "%s/tests/unit/golden/%s", srcdir ? srcdir : "..", file);
+	got = render(d);
+	if (getenv("EB_GOLDEN_WRITE") != NULL) {
+		FILE *f = fopen(path, "wb");
+		assert_non_null(f);
+		fputs(got, f);
+		fclose(f);
+	}
+	want = read_file(path);
+	if (want == NULL)
+		fail_msg("cannot read %s", path);
+	if (strcmp(got, want) != 0) {
+		size_t i = 0;
+		while (got[i] == want[i])
+			i++;
+		fail_msg("%s differs from the code at byte %zu:\ngot  ...%.120s\nwant ...%.120s", path,
+			 i, got + i, want + i);
+	}
+	free(got);
+	free(want);
+}
+
+static void
+test_sqlite_texts(void **state)
+{
+	(void)state;
+	check_dialect("SQLite", "sqlite.sql");
+}
+
+static void
+test_postgresql_texts(void **state)
+{
+	(void)state;
+	check_dialect("PostgreSQL", "postgresql.sql");
+}
+
+static void
+test_mariadb_texts(void **state)
+{
+	(void)state;
+	check_dialect("MariaDB", "mariadb.sql");
+}
+
+/* A kind a dialect does not use, or no kind at all, has no text: the
+ * caller gets an error, never another statement. */
+static void
+test_missing_statement_has_no_text(void **state)
+{
+	const struct dialect *sqlite = dialect_find("SQLite"), *pg = dialect_find("PostgreSQL");
+	const struct dialect *maria = dialect_find("MariaDB");
+	struct stmt_shape sh;
+
+	(void)state;
+	assert_null(sqltext_build(sqlite, ST_JSON_UPSERT, &sh));
+	assert_null(sqltext_build(pg, ST_BEGIN, &sh));
+	assert_null(sqltext_build(pg, ST_COMMIT, &sh));
+	assert_null(sqltext_build(pg, ST_EXISTING, &sh));
+	assert_null(sqltext_build(pg, ST_BULK, &sh));
+	assert_null(sqltext_build(maria, ST_INSERT, &sh));
+	assert_null(sqltext_build(maria, ST_JSON_UPSERT, &sh));
+	assert_null(sqltext_build(maria, ST_BULK + 3, &sh));
+	assert_null(sqltext_build(sqlite, -1, &sh));
+	assert_null(sqltext_build(sqlite, ST__COUNT, &sh));
+}
+
+/* The variant of a row: a bit per kept field it gave. */
+static void
+test_variant_is_a_bit_per_kept_field_given(void **state)
+{
+	struct event_row row;
+
+	(void)state;
+	memset(&row, 0, sizeof(row));
+	assert_int_equal(sqltext_variant(&row), 0);
+	row.v[event_kept[1]].given = true;
+	assert_int_equal(sqltext_variant(&row), 2);
+	row.v[event_kept[0]].given = true;
+	assert_int_equal(sqltext_variant(&row), SQL_VARIANTS - 1);
+	row.v[EVENT_KEY].given = true; /* not a kept field */
+	assert_int_equal(sqltext_variant(&row), SQL_VARIANTS - 1);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_sqlite_texts),
+	cmocka_unit_test(test_postgresql_texts),
+	cmocka_unit_test(test_mariadb_texts),
+	cmocka_unit_test(test_missing_statement_has_no_text),
+	cmocka_unit_test(test_variant_is_a_bit_per_kept_field_given),
+};
+
+RUN_TESTS(tests)
