@@ -327,10 +327,11 @@ scan_number(struct cursor *c, struct number *n)
 		return false;
 	if (*p == '0' && is_digit(c, ++p))
 		return false; /* a leading zero */
-	for (; is_digit(c, p); p++, digits++)
-		v = v * 10 + (*p - '0');
-	if (digits > 18)
-		return false;
+	for (; is_digit(c, p); p++)
+		if (++digits > 18)
+			return false;
+		else
+			v = v * 10 + (*p - '0');
 	n->integer = true;
 	if (p < c->end && *p == '.') {
 		if (!is_digit(c, ++p))
