@@ -1,9 +1,10 @@
 /*
  * batch.c - the body's array, one element at a time.
  *
- * Jansson does all of the JSON: this file only finds where each element of
- * the top-level array ends (brackets and strings are enough for that) and
- * hands Jansson exactly that span.  When anything about the body is wrong,
+ * Jansson is the judge of all of the JSON: this file only finds where each
+ * element of the top-level array ends (brackets and strings are enough for
+ * that) and hands exactly that span to item_scan, which reads the valid
+ * items it is sure about, and otherwise to Jansson and event_validate.  When anything about the body is wrong,
  * the whole body is parsed again by Jansson to report the error the way it
  * always has (its message, line and column), so that framing here can only
  * make a body cheaper to read, never accept or refuse a different one.
@@ -17,6 +18,7 @@
 #include <jansson.h>
 
 #include "batch.h"
+#include "item_scan.h"
 #include "log.h"
 #include "util.h"
 
@@ -29,9 +31,9 @@ struct text_block {
 
 #define TEXT_BLOCK_SIZE (64 * 1024)
 
-/* A copy of s[0..len) that lives as long as b, or NULL. */
-static const char *
-text_copy(struct batch *b, const char *s, size_t len)
+/* Room for len bytes that lives as long as b, or NULL. */
+static char *
+text_alloc(struct batch *b, size_t len)
 {
 	struct text_block *t = b->text;
 	char *p;
@@ -53,9 +55,24 @@ text_copy(struct batch *b, const char *s, size_t len)
 		}
 	}
 	p = t->data + t->used;
-	memcpy(p, s, len);
 	t->used += len;
 	return p;
+}
+
+/* text_alloc as item_scan asks for it. */
+static char *
+scan_alloc(void *b, size_t len)
+{
+	return text_alloc(b, len);
+}
+
+/* A copy of s[0..len) that lives as long as b, or NULL. */
+static const char *
+text_copy(struct batch *b, const char *s, size_t len)
+{
+	char *p = text_alloc(b, len);
+
+	return p == NULL ? NULL : memcpy(p, s, len);
 }
 
 /* Make row independent of the JSON item it was validated from. */
@@ -97,22 +114,24 @@ struct capacity {
 	size_t results, rows, row_item;
 };
 
-/* Validate item into the next result and, when valid, the next row. */
 static bool
-add_item(struct batch *b, const json_t *item, const struct event_defaults *defs,
-	 struct capacity *cap)
+reserve(struct batch *b, struct capacity *cap)
 {
-	struct item_result *res;
-	struct event_row *row;
+	return grow(&b->results, &cap->results, b->n_items + 1, sizeof(*b->results)) &&
+	       grow(&b->rows, &cap->rows, b->n_rows + 1, sizeof(*b->rows)) &&
+	       grow(&b->row_item, &cap->row_item, b->n_rows + 1, sizeof(*b->row_item));
+}
+
+/* Validate item into the next result and, when valid, the next row (room
+ * reserved). */
+static bool
+add_item(struct batch *b, const json_t *item, const struct event_defaults *defs)
+{
+	struct item_result *res = &b->results[b->n_items];
+	struct event_row *row = &b->rows[b->n_rows];
 	char err[EVENT_ERR_MAX];
 
-	if (!grow(&b->results, &cap->results, b->n_items + 1, sizeof(*b->results)) ||
-	    !grow(&b->rows, &cap->rows, b->n_rows + 1, sizeof(*b->rows)) ||
-	    !grow(&b->row_item, &cap->row_item, b->n_rows + 1, sizeof(*b->row_item)))
-		return false;
-	res = &b->results[b->n_items];
 	memset(res, 0, sizeof(*res));
-	row = &b->rows[b->n_rows];
 	if (event_validate(item, defs, row, &res->id, &res->id_valid, err)) {
 		if (!row_detach(b, row))
 			return false;
@@ -124,6 +143,24 @@ add_item(struct batch *b, const json_t *item, const struct event_defaults *defs,
 	}
 	b->n_items++;
 	return true;
+}
+
+/* Read the element at s[0..len) with item_scan into the next result and
+ * row (room reserved); ITEM_SCAN_FALLBACK leaves both to add_item. */
+static enum item_scan_result
+add_scanned(struct batch *b, const char *s, size_t len, const struct event_defaults *defs,
+	    size_t *used)
+{
+	struct item_result *res = &b->results[b->n_items];
+	enum item_scan_result r;
+
+	memset(res, 0, sizeof(*res));
+	r = item_scan(s, len, defs, &b->rows[b->n_rows], &res->id, used, scan_alloc, b);
+	if (r == ITEM_SCAN_OK) {
+		res->id_valid = true;
+		b->row_item[b->n_rows++] = b->n_items++;
+	}
+	return r;
 }
 
 /* JSON's whitespace */
@@ -172,6 +209,67 @@ element_end(const char *s, size_t len, size_t p)
 	return len;
 }
 
+enum element { ELEMENT_READ, ELEMENT_INVALID, ELEMENT_NO_MEMORY };
+
+/* Parse the element at s[0..len) with Jansson and validate it into b when
+ * store, else (past max_items) only check that it is JSON. */
+static enum element
+read_with_jansson(struct batch *b, const char *s, size_t len, bool store,
+		  const struct event_defaults *defs)
+{
+	unsigned long failures = util_json_alloc_failures();
+	/* NUL inside strings is let through to be refused per item */
+	json_t *item = json_loadb(s, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+	bool ok;
+
+	/* Jansson reports running out of memory as just another parse
+	 * error, or not at all (a member can go missing): any failed
+	 * allocation means the item cannot be trusted */
+	if (util_json_alloc_failures() != failures) {
+		json_decref(item);
+		return ELEMENT_NO_MEMORY;
+	}
+	if (item == NULL)
+		return ELEMENT_INVALID;
+	ok = !store || add_item(b, item, defs);
+	json_decref(item);
+	return ok ? ELEMENT_READ : ELEMENT_NO_MEMORY;
+}
+
+/*
+ * Read the element that starts at body[p] into b when store, else (past
+ * max_items) only check that it is JSON; *end gets the ',' or ']' after it.
+ * item_scan reads the items it is sure about, Jansson and event_validate
+ * the others (and word every refusal).  An item item_scan reads is a whole
+ * value: when no ',' or ']' follows, the array is broken.
+ */
+static enum element
+read_element(struct batch *b, const char *body, size_t len, size_t p, size_t *end, bool store,
+	     const struct event_defaults *defs, struct capacity *cap)
+{
+	enum item_scan_result r;
+	struct event_row scratch;
+	int32_t id;
+	size_t used, stop;
+
+	if (store && !reserve(b, cap))
+		return ELEMENT_NO_MEMORY;
+	r = store ? add_scanned(b, body + p, len - p, defs, &used)
+		  : item_scan(body + p, len - p, defs, &scratch, &id, &used, NULL, NULL);
+	if (r == ITEM_SCAN_NO_MEMORY)
+		return ELEMENT_NO_MEMORY;
+	if (r == ITEM_SCAN_OK) {
+		*end = p + used;
+		return *end < len && (body[*end] == ',' || body[*end] == ']') ? ELEMENT_READ
+									    : ELEMENT_INVALID;
+	}
+	if ((*end = stop = element_end(body, len, p)) == len)
+		return ELEMENT_INVALID;
+	while (stop > p && is_ws(body[stop - 1]))
+		stop--;
+	return read_with_jansson(b, body + p, stop - p, store, defs);
+}
+
 /* Why the whole body is refused, in Jansson's words. */
 static enum eb_err
 body_error(const char *body, size_t len, char *detail, size_t detail_len)
@@ -204,7 +302,6 @@ batch_parse(const char *body, size_t len, long max_items, const struct event_def
 	struct capacity cap = {0, 0, 0};
 	size_t counted = 0;
 	size_t p = skip_ws(body, len, 0);
-	unsigned long failures = util_json_alloc_failures();
 
 	memset(b, 0, sizeof(*b));
 	if (p == len || body[p] != '[')
@@ -213,31 +310,20 @@ batch_parse(const char *body, size_t len, long max_items, const struct event_def
 	if (p < len && body[p] == ']')
 		goto closed;
 	for (;;) {
-		size_t end = element_end(body, len, p), stop = end;
-		json_t *item;
+		size_t end;
 
-		if (end == len)
-			goto refused;
-		while (stop > p && is_ws(body[stop - 1]))
-			stop--;
-		/* NUL inside strings is let through to be refused per item */
-		item = json_loadb(body + p, stop - p, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
-		/* Jansson reports running out of memory as just another parse
-		 * error, or not at all (a member can go missing): any failed
-		 * allocation means the item cannot be trusted */
-		if (util_json_alloc_failures() != failures) {
-			json_decref(item);
-			goto no_memory;
-		}
-		if (item == NULL)
-			goto refused;
 		/* past the limit the rest is only parsed: to tell invalid JSON
 		 * (row 10) from too many items (row 11), and to count them */
-		if (++counted <= (size_t)max_items && !add_item(b, item, defs, &cap)) {
-			json_decref(item);
+		counted++;
+		switch (read_element(b, body, len, p, &end, counted <= (size_t)max_items, defs,
+				     &cap)) {
+		case ELEMENT_READ:
+			break;
+		case ELEMENT_INVALID:
+			goto refused;
+		case ELEMENT_NO_MEMORY:
 			goto no_memory;
 		}
-		json_decref(item);
 		if (body[end] == ']') {
 			p = end;
 			break;

@@ -117,10 +117,9 @@ convert(const struct event_field *f, const json_t *j, struct event_value *v,
 	return "unknown type";
 }
 
-/* Fill an absent field from the request's defaults (or NULL). */
-static void
-apply_default(const struct event_field *f, const struct event_defaults *defs,
-	      struct event_value *v)
+void
+event_apply_default(const struct event_field *f, const struct event_defaults *defs,
+		    struct event_value *v)
 {
 	v->given = false;
 	v->null = true;
@@ -156,7 +155,7 @@ event_validate(const json_t *item, const struct event_defaults *defs,
 		if (j == NULL) {
 			if (f->flags & FF_REQUIRED)
 				add_error(err, f->json, "required");
-			apply_default(f, defs, v);
+			event_apply_default(f, defs, v);
 			continue;
 		}
 		v->given = true;

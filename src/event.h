@@ -94,6 +94,11 @@ bool event_validate(const json_t *item, const struct event_defaults *defs,
 		    struct event_row *row, int32_t *id, bool *id_valid,
 		    char err[EVENT_ERR_MAX]);
 
+/* Fill the value of field f, absent from an item, from the request's
+ * defaults (or NULL): not given; strings point into defs. */
+void event_apply_default(const struct event_field *f, const struct event_defaults *defs,
+			 struct event_value *v);
+
 /* Index of the field with JSON name `name`, or -1. */
 int event_field_index(const char *name);
 

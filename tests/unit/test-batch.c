@@ -57,6 +57,11 @@ framing_agrees_with_jansson(void **state)
 		"[\"a\\\"]", "[nul]", "[01]", "[1.]", "[\"\x01\"]", "[\"\xff\"]",
 		"\xef\xbb\xbf[]", "{}", "5", "\"[]\"", "null", "[1}", "[{]",
 		"[{\"a\" 1}]", "[\t\n\r ,]",
+		/* after an item the fast reader takes: only ',' or ']' */
+		"[" ITEM(1) "x]", "[" ITEM(1) " x," ITEM(2) "]", "[" ITEM(1) " " ITEM(2) "]",
+		"[" ITEM(1) "}", "[" ITEM(1) "}]", "[" ITEM(1), "[" ITEM(1) " ", "[" ITEM(1) ",",
+		"[" ITEM(1) ",]", "[" ITEM(1) "]]", "[" ITEM(1) "] x", "[" ITEM(1) ":1]",
+		"[\n" ITEM(1) " \n,\t" ITEM(2) "\r\n]\n",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
@@ -135,6 +140,37 @@ each_item_gets_its_result_and_valid_ones_a_row(void **state)
 	assert_null(b.results);
 }
 
+/* Items the fast reader takes and items it leaves to Jansson (a member
+ * twice, an invalid item) keep their places in the batch. */
+static void
+fast_and_jansson_items_keep_batch_order(void **state)
+{
+	const char *body = "[" ITEM(1) ", {\"event_ID\": 2, \"event_ID\": 3, "
+			   "\"claim_Audit_Event\": true, \"process_Automation_Event\": true, "
+			   "\"reminder\": true}, {\"event_ID\": \"x\"}, "
+			   "{\"event_ID\": 4, \"claim_Audit_Event\": false, \"status\": \"a\\\"b\", "
+			   "\"process_Automation_Event\": false, \"reminder\": false}]";
+	int status = event_field_index("status");
+	char detail[512];
+	struct batch b;
+
+	(void)state;
+	assert_int_equal(batch_parse(body, strlen(body), 100, &defs, &b, detail, sizeof(detail)),
+			 EB_OK);
+	assert_int_equal(b.n_items, 4);
+	assert_int_equal(b.n_rows, 3);
+	assert_int_equal(b.row_item[1], 1);
+	assert_int_equal(b.row_item[2], 3);
+	assert_int_equal(b.results[1].id, 3); /* Jansson keeps the last */
+	assert_int_equal(b.rows[1].v[EVENT_KEY].u.i, 3);
+	assert_int_equal(b.results[2].status, 400);
+	assert_int_equal(b.results[3].id, 4);
+	assert_true(b.results[3].id_valid);
+	assert_int_equal(b.rows[2].v[status].u.s.len, 3);
+	assert_memory_equal(b.rows[2].v[status].u.s.ptr, "a\"b", 3);
+	batch_free(&b);
+}
+
 /* The rows' strings are copies: the body and the JSON can go. */
 static void
 rows_outlive_the_body(void **state)
@@ -209,6 +245,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(framing_agrees_with_jansson),
 	cmocka_unit_test(a_nul_after_the_array_is_refused_like_jansson_does),
 	cmocka_unit_test(each_item_gets_its_result_and_valid_ones_a_row),
+	cmocka_unit_test(fast_and_jansson_items_keep_batch_order),
 	cmocka_unit_test(rows_outlive_the_body),
 	cmocka_unit_test(too_many_items_are_counted_after_the_json_is_checked),
 };
