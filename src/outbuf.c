@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,29 +53,67 @@ out_int(struct outbuf *o, long long v)
 	out_add(o, p, (size_t)(digits + sizeof(digits) - p));
 }
 
+/* The length of the run at the start of s[0..n) that JSON takes as it is
+ * (no quote, backslash or control character): eight bytes at a time, then
+ * one at a time.  A borrow in the subtractions only ever starts at a byte
+ * that needs escaping, so no run is cut short wrongly (a cut short one
+ * only costs a slower look). */
+static size_t
+plain_prefix(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+	size_t i = 0;
+	uint64_t x;
+
+	for (; n - i >= 8; i += 8) {
+		memcpy(&x, s + i, 8);
+		/* a byte < 0x20, '"' or '\\' sets its high bit (x itself
+		 * masks the bytes >= 0x80, which need no escape) */
+		if ((((x - ones * 0x20) | ((x ^ (ones * '"')) - ones) | ((x ^ (ones * '\\')) - ones)) &
+		     ~x & high) != 0)
+			break;
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == '"' || c == '\\')
+			break;
+	}
+	return i;
+}
+
+char *
+out_json_escape(char *p, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *end = s + n;
+
+	*p++ = '"';
+	while (s < end) {
+		size_t run = plain_prefix(s, (size_t)(end - s));
+		unsigned char c;
+		memcpy(p, s, run);
+		p += run;
+		s += run;
+		if (s == end)
+			break;
+		c = (unsigned char)*s++;
+		*p++ = '\\';
+		if (c == '"' || c == '\\') {
+			*p++ = (char)c;
+		} else {
+			*p++ = 'u', *p++ = '0', *p++ = '0';
+			*p++ = hex[c >> 4], *p++ = hex[c & 15];
+		}
+	}
+	*p++ = '"';
+	return p;
+}
+
 void
 out_json_string(struct outbuf *o, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	const char *run = s, *end = s + n;
-
-	OUT_LITERAL(o, "\"");
-	for (; s < end; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		out_add(o, run, (size_t)(s - run));
-		if (c == '"' || c == '\\') {
-			char esc[2] = {'\\', (char)c};
-			out_add(o, esc, 2);
-		} else {
-			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-			out_add(o, esc, 6);
-		}
-		run = s + 1;
-	}
-	out_add(o, run, (size_t)(end - run));
-	OUT_LITERAL(o, "\"");
+	if (out_reserve(o, OUT_JSON_STRING_MAX(n)))
+		o->len = (size_t)(out_json_escape(o->text + o->len, s, n) - o->text);
 }
 
 void

@@ -32,6 +32,13 @@ void out_int(struct outbuf *o, long long v);
  * escaped, every other byte (UTF-8) as it is. */
 void out_json_string(struct outbuf *o, const char *s, size_t n);
 
+/* The most bytes out_json_string writes for n bytes (each as \u00XX). */
+#define OUT_JSON_STRING_MAX(n) (2 + 6 * (size_t)(n))
+
+/* out_json_string into p, which has room for OUT_JSON_STRING_MAX(n);
+ * returns the end of what it wrote. */
+char *out_json_escape(char *p, const char *s, size_t n);
+
 /* Forget the text, keep the memory. */
 void out_clear(struct outbuf *o);
 

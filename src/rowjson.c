@@ -22,36 +22,62 @@ rowjson_name(int f, char out[ROWJSON_NAME_MAX])
 	*p = '\0';
 }
 
-/* One value, known not to be NULL. */
-static void
-write_value(struct outbuf *o, const struct event_field *field, const struct event_value *v)
+/* The most bytes one member takes: ',"c24":' and the value. */
+static size_t
+member_max(const struct event_field *f, const struct event_value *v)
 {
-	char text[32];
+	switch (f->type) {
+	case FT_STRING: return 8 + OUT_JSON_STRING_MAX(v->u.s.len);
+	case FT_DATETIME: return 8 + OUT_JSON_STRING_MAX(EB_TIME_TEXT_LEN);
+	default: return 8 + 32; /* an int32, a boolean, %.17g of a double */
+	}
+}
+
+/* A decimal int32 at p; the end. */
+static char *
+put_int(char *p, int32_t v)
+{
+	char digits[12], *d = digits + sizeof(digits);
+	uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+
+	do
+		*--d = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--d = '-';
+	memcpy(p, d, (size_t)(digits + sizeof(digits) - d));
+	return p + (digits + sizeof(digits) - d);
+}
+
+/* One value, known not to be NULL, at p (room for member_max); the end. */
+static char *
+put_value(char *p, const struct event_field *field, const struct event_value *v)
+{
+	char text[EB_TIME_TEXT_LEN + 1];
 	int n;
 
 	switch (field->type) {
 	case FT_INT32:
-		out_int(o, v->u.i);
-		break;
+		return put_int(p, v->u.i);
 	case FT_BOOL:
-		if (v->u.b)
-			OUT_LITERAL(o, "true");
-		else
-			OUT_LITERAL(o, "false");
-		break;
+		memcpy(p, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
+		return p + (v->u.b ? 4 : 5);
 	case FT_DOUBLE:
-		/* 17 significant digits read back as the same double */
-		n = snprintf(text, sizeof(text), "%.17g", v->u.d);
-		out_add(o, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0);
-		break;
+		/* 17 significant digits read back as the same double; ".0" keeps
+		 * an integral value (-0 too) a real for every JSON reader */
+		n = snprintf(p, 30, "%.17g", v->u.d);
+		if (n <= 0 || n >= 30)
+			return p;
+		if (memchr(p, '.', (size_t)n) == NULL && memchr(p, 'e', (size_t)n) == NULL)
+			memcpy(p + n, ".0", 2), n += 2;
+		return p + n;
 	case FT_STRING:
-		out_json_string(o, v->u.s.ptr, v->u.s.len);
-		break;
+		return out_json_escape(p, v->u.s.ptr, v->u.s.len);
 	case FT_DATETIME:
 		eb_time_format(&v->u.t, text);
-		out_json_string(o, text, EB_TIME_TEXT_LEN);
-		break;
+		return out_json_escape(p, text, EB_TIME_TEXT_LEN);
 	}
+	return p;
 }
 
 void
@@ -59,25 +85,38 @@ rowjson_rows(struct outbuf *o, const struct event_row *rows, size_t n)
 {
 	OUT_LITERAL(o, "[");
 	for (size_t r = 0; r < n; r++) {
+		size_t room = 3;
 		bool first = true;
+		char *p;
+		for (int f = 0; f < EVENT_NFIELDS; f++)
+			if (!rows[r].v[f].null)
+				room += member_max(&event_fields[f], &rows[r].v[f]);
+		if (!out_reserve(o, room))
+			return;
+		p = o->text + o->len;
 		if (r > 0)
-			OUT_LITERAL(o, ",");
-		OUT_LITERAL(o, "{");
+			*p++ = ',';
+		*p++ = '{';
 		for (int f = 0; f < EVENT_NFIELDS; f++) {
 			const struct event_value *v = &rows[r].v[f];
 			char name[ROWJSON_NAME_MAX];
+			size_t len;
 			if (v->null)
 				continue; /* an absent member reads as NULL */
-			rowjson_name(f, name);
 			if (!first)
-				OUT_LITERAL(o, ",");
-			OUT_LITERAL(o, "\"");
-			out_add(o, name, strlen(name));
-			OUT_LITERAL(o, "\":");
-			write_value(o, &event_fields[f], v);
+				*p++ = ',';
 			first = false;
+			rowjson_name(f, name);
+			len = strlen(name);
+			*p++ = '"';
+			memcpy(p, name, len);
+			p += len;
+			*p++ = '"';
+			*p++ = ':';
+			p = put_value(p, &event_fields[f], v);
 		}
-		OUT_LITERAL(o, "}");
+		*p++ = '}';
+		o->len = (size_t)(p - o->text);
 	}
 	OUT_LITERAL(o, "]");
 }
