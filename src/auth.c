@@ -21,6 +21,19 @@
 #include "auth.h"
 #include "util.h"
 
+/* SHA-256 with the algorithm fetched once per thread: OpenSSL 3 looks it
+ * up again at every SHA256() call, most of an API key check's work. */
+static void
+sha256(const char *data, size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+	static _Thread_local EVP_MD *md;
+
+	if (md == NULL)
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (md == NULL || EVP_Digest(data, len, out, NULL, md, NULL) != 1)
+		SHA256((const unsigned char *)data, len, out);
+}
+
 enum eb_err
 auth_api_key(const struct eb_config *cfg, const char *key)
 {
@@ -29,7 +42,7 @@ auth_api_key(const struct eb_config *cfg, const char *key)
 
 	if (key == NULL || *key == '\0')
 		return EB_ERR_API_KEY;
-	SHA256((const unsigned char *)key, strlen(key), digest);
+	sha256(key, strlen(key), digest);
 	/* look at every configured hash, so timing tells nothing */
 	for (size_t i = 0; i < cfg->n_api_keys; i++)
 		match |= CRYPTO_memcmp(digest, cfg->api_keys[i], SHA256_DIGEST_LENGTH) == 0;
@@ -216,6 +229,85 @@ verify_signature(const struct eb_config *cfg, const char *tok, json_t **claims)
 	return why;
 }
 
+/*
+ * Tokens whose signature verified, with their claims.  An integrator sends
+ * the same token with every request, and verifying it again (base64, two
+ * JSON parses, an HMAC or RSA check) was most of the work of a small
+ * request.  An entry is found only by the whole token and the algorithm and
+ * key it verified under; the time, issuer, audience and user claims are
+ * still checked at every request.
+ */
+#define VERIFIED_MAX 4
+
+struct verified {
+	char *token; /* NULL: a free slot */
+	size_t len;
+	jwt_alg_t alg;
+	unsigned char *key;
+	size_t key_len;
+	json_t *claims;
+};
+
+static _Thread_local struct verified verified[VERIFIED_MAX];
+static _Thread_local unsigned verified_next;
+
+static void
+verified_drop(struct verified *v)
+{
+	if (v->token != NULL)
+		explicit_bzero(v->token, v->len);
+	free(v->token);
+	free(v->key);
+	json_decref(v->claims);
+	memset(v, 0, sizeof(*v));
+}
+
+/* The claims of tok when it verified before under cfg's key (a new
+ * reference), else NULL. */
+static json_t *
+verified_find(const struct eb_config *cfg, const char *tok, size_t len)
+{
+	for (int i = 0; i < VERIFIED_MAX; i++) {
+		const struct verified *v = &verified[i];
+		if (v->token != NULL && v->len == len && v->alg == cfg->jwt_alg &&
+		    v->key_len == cfg->jwt_key_len && CRYPTO_memcmp(v->token, tok, len) == 0 &&
+		    memcmp(v->key, cfg->jwt_key, v->key_len) == 0)
+			return json_incref(v->claims);
+	}
+	return NULL;
+}
+
+/* Remember that tok verified under cfg's key, with these claims; when
+ * memory is short, simply do not. */
+static void
+verified_add(const struct eb_config *cfg, const char *tok, size_t len, json_t *claims)
+{
+	struct verified *v = &verified[verified_next++ % VERIFIED_MAX];
+
+	verified_drop(v);
+	v->token = malloc(len);
+	v->key = malloc(cfg->jwt_key_len ? cfg->jwt_key_len : 1);
+	if (v->token == NULL || v->key == NULL) {
+		free(v->token);
+		free(v->key);
+		memset(v, 0, sizeof(*v));
+		return;
+	}
+	memcpy(v->token, tok, len);
+	memcpy(v->key, cfg->jwt_key, cfg->jwt_key_len);
+	v->len = len;
+	v->alg = cfg->jwt_alg;
+	v->key_len = cfg->jwt_key_len;
+	v->claims = json_incref(claims);
+}
+
+void
+auth_forget_tokens(void)
+{
+	for (int i = 0; i < VERIFIED_MAX; i++)
+		verified_drop(&verified[i]);
+}
+
 enum eb_err
 auth_bearer(const struct eb_config *cfg, const char *authorization, time_t now,
 	    struct auth_principal *out, char *detail, size_t detail_len)
@@ -240,7 +332,12 @@ auth_bearer(const struct eb_config *cfg, const char *authorization, time_t now,
 	else {
 		memcpy(tok, p, len);
 		tok[len] = '\0';
-		why = verify_signature(cfg, tok, &claims);
+		if ((claims = verified_find(cfg, tok, len)) != NULL) {
+			why = NULL;
+		} else if ((why = verify_signature(cfg, tok, &claims)) == NULL &&
+			   util_json_alloc_failures() == alloc_failures) {
+			verified_add(cfg, tok, len, claims);
+		}
 		if (why == NULL)
 			why = check_claims(cfg, claims, now, &out->user);
 		explicit_bzero(tok, len);

@@ -23,6 +23,7 @@
 
 #include <fcgiapp.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "db.h"
 #include "handler.h"
@@ -238,6 +239,7 @@ main(int argc, char **argv)
 		rc = 0;
 	}
 	db_pool_free(pool);
+	auth_forget_tokens();
 	eb_config_free(&cfg);
 	return rc;
 }

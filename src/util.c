@@ -50,10 +50,16 @@ util_uuid4(char out[UUID_TEXT_LEN + 1])
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	snprintf(out, UUID_TEXT_LEN + 1,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-		 b[12], b[13], b[14], b[15]);
+	/* 8-4-4-4-12 hex digits, by hand: snprintf was a fifth of the work
+	 * of a request that stores nothing */
+	for (int i = 0, o = 0; i < 16; i++) {
+		static const char hex[] = "0123456789abcdef";
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[UUID_TEXT_LEN] = '\0';
 }
 
 double

@@ -226,6 +226,51 @@ test_database_claim(void **state)
 	auth_principal_free(&who);
 }
 
+/* A token that verified once is remembered, and still checked in full:
+ * its claims at every request's clock, its bytes and the key exactly. */
+static void
+test_remembered_token_is_still_checked_every_time(void **state)
+{
+	static const char other[] = "fedcba9876543210fedcba9876543210";
+	char *tok = sign(JWT_ALG_HS256, "{\"sub\": \"a\", \"exp\": 1800000100}");
+	char header[4096], detail[256];
+	struct auth_principal who;
+	size_t n;
+	char was;
+
+	(void)state;
+	reset_config();
+	snprintf(header, sizeof(header), "Bearer %s", tok);
+	free(tok);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(auth_bearer(&cfg, header, NOW, &who, detail, sizeof(detail)), EB_OK);
+		assert_string_equal(who.user, "a");
+		auth_principal_free(&who);
+	}
+	/* expired by now: the remembered claims are checked at this clock */
+	assert_int_equal(auth_bearer(&cfg, header, NOW + 1000, &who, detail, sizeof(detail)),
+			 EB_ERR_TOKEN_INVALID);
+	auth_principal_free(&who);
+	/* the same bytes under another key do not verify */
+	cfg.jwt_key = (unsigned char *)other;
+	assert_int_equal(auth_bearer(&cfg, header, NOW, &who, detail, sizeof(detail)),
+			 EB_ERR_TOKEN_INVALID);
+	auth_principal_free(&who);
+	cfg.jwt_key = (unsigned char *)secret;
+	/* one byte of the signature changed */
+	n = strlen(header);
+	was = header[n - 2];
+	header[n - 2] = was == 'A' ? 'B' : 'A';
+	assert_int_equal(auth_bearer(&cfg, header, NOW, &who, detail, sizeof(detail)),
+			 EB_ERR_TOKEN_INVALID);
+	auth_principal_free(&who);
+	header[n - 2] = was;
+	auth_forget_tokens();
+	assert_int_equal(auth_bearer(&cfg, header, NOW, &who, detail, sizeof(detail)), EB_OK);
+	auth_principal_free(&who);
+	auth_forget_tokens();
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_api_key_matches_any_configured_hash),
 	cmocka_unit_test(test_good_token_gives_user),
@@ -236,6 +281,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_bearer_scheme_parsing),
 	cmocka_unit_test(test_scheme_is_case_insensitive),
 	cmocka_unit_test(test_database_claim),
+	cmocka_unit_test(test_remembered_token_is_still_checked_every_time),
 };
 
 RUN_TESTS(tests)
