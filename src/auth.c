@@ -21,13 +21,14 @@
 #include "auth.h"
 #include "util.h"
 
-/* SHA-256 with the algorithm fetched once per thread: OpenSSL 3 looks it
- * up again at every SHA256() call, most of an API key check's work. */
+/* SHA-256, fetched once per thread (freed by auth_forget_tokens): OpenSSL 3
+ * looks the algorithm up again at every SHA256() call, most of an API key
+ * check's work. */
+static _Thread_local EVP_MD *md;
+
 static void
 sha256(const char *data, size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
 {
-	static _Thread_local EVP_MD *md;
-
 	if (md == NULL)
 		md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (md == NULL || EVP_Digest(data, len, out, NULL, md, NULL) != 1)
@@ -306,6 +307,8 @@ auth_forget_tokens(void)
 {
 	for (int i = 0; i < VERIFIED_MAX; i++)
 		verified_drop(&verified[i]);
+	EVP_MD_free(md);
+	md = NULL;
 }
 
 enum eb_err

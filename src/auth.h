@@ -44,7 +44,8 @@ enum eb_err auth_database(const struct eb_config *cfg, const struct auth_princip
 
 void auth_principal_free(struct auth_principal *who);
 
-/* Forget the tokens auth_bearer remembers as verified (this thread's). */
+/* Forget the tokens auth_bearer remembers as verified, and free what it
+ * keeps between requests (this thread's). */
 void auth_forget_tokens(void);
 
 #endif

@@ -203,6 +203,12 @@ limits_key(struct parser *p, const char *key, const char *val)
 		p->cfg->max_batch_items = (long)n;
 		return true;
 	}
+	if (strcmp(key, "threads") == 0) {
+		if (!parse_long(p, key, val, 1, EB_THREADS_MAX, &n))
+			return false;
+		p->cfg->threads = (int)n;
+		return true;
+	}
 	return fail(p, "unknown key '%s' in [limits]", key);
 }
 
@@ -379,6 +385,7 @@ config_init(struct eb_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_body_bytes = 16777216;
 	cfg->max_batch_items = 10000;
+	cfg->threads = 4;
 	cfg->jwt_alg = JWT_ALG_HS256;
 	cfg->clock_skew_seconds = 60;
 }

@@ -17,9 +17,13 @@ struct eb_database {
 	char *connect; /* ODBC connection string: a secret, never logged */
 };
 
+/* Most requests one FastCGI worker process serves at once. */
+#define EB_THREADS_MAX 64
+
 struct eb_config {
 	long long max_body_bytes;
 	long max_batch_items;
+	int threads; /* FastCGI: requests a worker process serves at once */
 
 	unsigned char (*api_keys)[EB_SHA256_LEN];
 	size_t n_api_keys;

@@ -22,20 +22,20 @@
 struct db_pool *
 db_pool_new(const struct eb_config *cfg)
 {
-	struct db_pool *pool = calloc(1, sizeof(*pool) + cfg->n_databases * sizeof(struct db_conn));
+	size_t per_db = cfg->threads > 0 ? (size_t)cfg->threads : 1;
+	size_t n = cfg->n_databases * per_db;
+	struct db_pool *pool = calloc(1, sizeof(*pool) + n * sizeof(struct db_conn));
 
 	if (pool == NULL)
 		return NULL;
-	pool->n = cfg->n_databases;
+	if (pthread_mutex_init(&pool->lock, NULL) != 0) {
+		free(pool);
+		return NULL;
+	}
+	pool->n = n;
 	for (size_t i = 0; i < pool->n; i++) {
-		struct db_conn *c = &pool->conns[i];
-		c->db = &cfg->databases[i];
-		c->queue = (struct wqueue)WQUEUE_NONE;
-		c->pbuf = calloc(PARAM_BUFS, sizeof(struct param_buf));
-		if (c->pbuf == NULL) {
-			db_pool_free(pool);
-			return NULL;
-		}
+		pool->conns[i].db = &cfg->databases[i / per_db];
+		pool->conns[i].queue = (struct wqueue)WQUEUE_NONE;
 	}
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &pool->env)) ||
 	    !SQL_SUCCEEDED(SQLSetEnvAttr(pool->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0))) {
@@ -76,16 +76,37 @@ db_pool_free(struct db_pool *pool)
 	}
 	if (pool->env != SQL_NULL_HENV)
 		SQLFreeHandle(SQL_HANDLE_ENV, pool->env);
+	pthread_mutex_destroy(&pool->lock);
 	free(pool);
 }
 
 struct db_conn *
-conn_find(struct db_pool *pool, const struct eb_database *db)
+conn_acquire(struct db_pool *pool, const struct eb_database *db)
 {
-	for (size_t i = 0; i < pool->n; i++)
-		if (pool->conns[i].db == db)
-			return &pool->conns[i];
-	return NULL;
+	struct db_conn *pick = NULL;
+
+	pthread_mutex_lock(&pool->lock);
+	for (size_t i = 0; i < pool->n; i++) {
+		struct db_conn *c = &pool->conns[i];
+		if (c->db != db || c->busy)
+			continue;
+		if (pick == NULL || (c->open && !pick->open))
+			pick = c;
+		if (pick->open)
+			break;
+	}
+	if (pick != NULL)
+		pick->busy = true;
+	pthread_mutex_unlock(&pool->lock);
+	return pick;
+}
+
+void
+conn_release(struct db_pool *pool, struct db_conn *c)
+{
+	pthread_mutex_lock(&pool->lock);
+	c->busy = false;
+	pthread_mutex_unlock(&pool->lock);
 }
 
 enum db_status
@@ -205,6 +226,10 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 	const struct dialect *d;
 	enum db_status st;
 
+	if (c->pbuf == NULL && (c->pbuf = calloc(PARAM_BUFS, sizeof(struct param_buf))) == NULL) {
+		log_msg("database %s: out of memory", c->db->name);
+		return DB_UNAVAILABLE;
+	}
 	if (!driver_connect(pool, c))
 		return DB_UNAVAILABLE;
 	if (!SQL_SUCCEEDED(SQLGetInfo(c->dbc, SQL_DBMS_NAME, dbms, sizeof(dbms), &len)) ||

@@ -5,6 +5,7 @@
 #ifndef EB_CONN_H
 #define EB_CONN_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "conf.h"
@@ -27,16 +28,25 @@ struct db_conn {
 	SQLLEN text_ind[1 + EVENT_NKEPT];
 	struct wqueue queue;    /* queue_writers dialects */
 	struct db_error err;    /* the last failure on this connection */
+	bool busy;              /* a request of some thread has it */
 };
 
+/* Per configured database, one connection for each thread of the worker
+ * (cfg->threads): a request takes one for itself, open or not, and gives
+ * it back, so a worker opens only as many as it serves requests at once. */
 struct db_pool {
 	SQLHENV env;
+	pthread_mutex_t lock; /* busy flags */
 	size_t n;
 	struct db_conn conns[];
 };
 
-/* The connection of pool to db, open or not; NULL when db is not pool's. */
-struct db_conn *conn_find(struct db_pool *pool, const struct eb_database *db);
+/* A connection of pool to db for this request, preferring one already
+ * open; NULL when db is not pool's or every one is in use. */
+struct db_conn *conn_acquire(struct db_pool *pool, const struct eb_database *db);
+
+/* Give c back to the pool, open (for the next request) or closed. */
+void conn_release(struct db_pool *pool, struct db_conn *c);
 
 /*
  * Open c when it is not, take the writers' queue when the dialect has one,

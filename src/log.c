@@ -9,9 +9,10 @@
 
 #include "log.h"
 
-static const char *current_activity;
-static void (*current_sink)(void *ctx, const char *line);
-static void *current_ctx;
+/* The request each thread is serving. */
+static _Thread_local const char *current_activity;
+static _Thread_local void (*current_sink)(void *ctx, const char *line);
+static _Thread_local void *current_ctx;
 
 void
 log_set_request(const char *activity_id, void (*sink)(void *ctx, const char *line), void *ctx)

@@ -5,8 +5,10 @@
  *   --listen ADDR    we open the socket ourselves (nginx fastcgi_pass)
  *   plain CGI        fd 0 is no socket: one request, then exit
  *
- * SIGTERM and SIGUSR1 (what mod_fcgid and spawn-fcgi send) are blocked while
- * a request runs, so it finishes and commits; the process then exits 0.
+ * FastCGI: cfg->threads threads serve requests; SIGTERM and SIGUSR1 (what
+ * mod_fcgid and spawn-fcgi send) reach only the main thread, which then lets
+ * each thread finish and commit the request it has; the process exits 0.
+ * Plain CGI blocks them while its one request runs, to the same end.
  */
 #include "config.h"
 
@@ -14,10 +16,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,8 +48,7 @@ static volatile sig_atomic_t stop_requested;
 static void
 on_stop_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	stop_requested = sig;
 	FCGX_ShutdownPending();
 }
 
@@ -59,8 +63,8 @@ setup_signals(sigset_t *waiting_mask)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
-	/* no SA_RESTART: a blocking accept() must return EINTR to stop; while a
-	 * request runs the signals are blocked, so its I/O is never interrupted */
+	/* no SA_RESTART: a wait must end with EINTR to stop; while a request
+	 * runs the signals are blocked, so its I/O is never interrupted */
 	sa.sa_flags = 0;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
@@ -74,69 +78,111 @@ setup_signals(sigset_t *waiting_mask)
 	sigdelset(waiting_mask, SIGUSR1);
 }
 
-/* Wait for a connection with the stop signals unblocked; false to stop. */
-static bool
-wait_for_connection(int listen_fd, const sigset_t *waiting_mask)
-{
-	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+/* What the threads of a FastCGI worker share. */
+struct server {
+	int listen_fd;
+	int wake_fd; /* an eventfd: readable once the worker is to stop */
+	const struct eb_config *cfg;
+	struct db_pool *pool;
+};
 
-	while (!stop_requested) {
-		int n = ppoll(&pfd, 1, NULL, waiting_mask);
+/* Wait until the listening socket has a connection; false to stop (the
+ * main thread made wake_fd readable, for good). */
+static bool
+wait_for_connection(const struct server *s)
+{
+	struct pollfd pfd[2] = {{.fd = s->listen_fd, .events = POLLIN},
+				{.fd = s->wake_fd, .events = POLLIN}};
+
+	for (;;) {
+		int n = poll(pfd, 2, -1);
 		if (n > 0)
-			return !stop_requested;
+			return !(pfd[1].revents & POLLIN);
 		if (n < 0 && errno != EINTR) {
 			log_msg("poll on the listening socket failed: %s", strerror(errno));
 			return false;
 		}
 	}
-	return false;
 }
 
-static int
-serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
-	      const sigset_t *waiting_mask)
+/* One thread of a FastCGI worker: accept a request, serve it, again,
+ * until the worker is to stop.  The listening socket is non-blocking, so
+ * a connection another thread took, or one that brings no request, sends
+ * this one back to waiting, where a stop always ends the wait. */
+static void *
+serve_thread(void *arg)
 {
+	const struct server *s = arg;
 	FCGX_Request req;
-	int flags;
 
-	/* FAIL_ACCEPT_ON_INTR: libfcgi's accept loop gives up when a stop signal
-	 * interrupts it, instead of waiting for the next connection */
-	if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	if (FCGX_InitRequest(&req, s->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_msg("cannot initialise a FastCGI request");
-		return 1;
+		return NULL;
 	}
-	/* After a connection that brings no request, libfcgi goes back to
-	 * accept() and looks for a stop only just before it: a stop signal that
-	 * lands in between would wait for the next connection. With the
-	 * listening socket non-blocking, that accept() fails with EAGAIN
-	 * instead, and we wait in ppoll() again, where a stop always ends the
-	 * wait. (Accepted sockets do not inherit O_NONBLOCK.) */
-	flags = fcntl(listen_fd, F_GETFL);
-	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		log_msg("cannot make the listening socket non-blocking: %s", strerror(errno));
-		FCGX_Free(&req, 1);
-		return 1;
-	}
-	while (wait_for_connection(listen_fd, waiting_mask)) {
+	while (wait_for_connection(s)) {
 		struct eb_transport t;
-		sigset_t blocked;
-		int rc;
-
-		/* libfcgi may accept a connection that brings no request and
-		 * block in accept() again: let a stop signal interrupt that */
-		sigprocmask(SIG_SETMASK, waiting_mask, &blocked);
-		rc = FCGX_Accept_r(&req);
-		sigprocmask(SIG_SETMASK, &blocked, NULL);
+		int rc = FCGX_Accept_r(&req);
 		if (rc == -EAGAIN || rc == -EWOULDBLOCK)
 			continue; /* no connection (any more): wait again */
 		if (rc < 0)
 			break;
 		transport_fcgi_init(&t, &req);
-		handler_serve(cfg, pool, &t);
+		handler_serve(s->cfg, s->pool, &t);
 		FCGX_Finish_r(&req);
 	}
 	FCGX_Free(&req, 1);
-	return 0;
+	auth_forget_tokens();
+	return NULL;
+}
+
+/*
+ * FastCGI: cfg->threads threads serve requests from listen_fd, each one at
+ * a time; the main thread waits for SIGTERM or SIGUSR1 and then wakes them.
+ * A thread finishes the request it has, then ends; the worker exits once
+ * all have.
+ */
+static int
+serve_fastcgi(int listen_fd, const struct eb_config *cfg, struct db_pool *pool,
+	      const sigset_t *waiting_mask)
+{
+	struct server s = {.listen_fd = listen_fd, .cfg = cfg, .pool = pool};
+	pthread_t threads[EB_THREADS_MAX];
+	int flags, started = 0, rc = 0;
+	uint64_t one = 1;
+
+	/* After a connection that brings no request, libfcgi goes back to
+	 * accept(): with the listening socket non-blocking, that accept()
+	 * fails with EAGAIN instead of waiting for the next connection, and
+	 * the thread waits in poll() again. (Accepted sockets do not inherit
+	 * O_NONBLOCK.) */
+	flags = fcntl(listen_fd, F_GETFL);
+	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		log_msg("cannot make the listening socket non-blocking: %s", strerror(errno));
+		return 1;
+	}
+	if ((s.wake_fd = eventfd(0, EFD_CLOEXEC)) < 0) {
+		log_msg("cannot make an eventfd: %s", strerror(errno));
+		return 1;
+	}
+	/* the threads start with the stop signals blocked (this thread's mask) */
+	for (; started < cfg->threads; started++)
+		if (pthread_create(&threads[started], NULL, serve_thread, &s) != 0) {
+			log_msg("cannot start a thread; serving with %d", started);
+			break;
+		}
+	if (started == 0)
+		rc = 1;
+	while (started > 0 && !stop_requested)
+		sigsuspend(waiting_mask);
+	if (started > 0)
+		log_msg("stop signal %s: finishing the requests in flight, then exiting",
+			stop_requested == SIGUSR1 ? "SIGUSR1" : "SIGTERM");
+	if (write(s.wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		log_msg("cannot wake the threads: %s", strerror(errno));
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	close(s.wake_fd);
+	return rc;
 }
 
 /*

@@ -445,7 +445,7 @@ enum db_status
 db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch,
 	 db_ready_fn *ready, void *ctx)
 {
-	struct db_conn *c = conn_find(pool, db);
+	struct db_conn *c;
 	struct rows r = {batch->rows, NULL, batch->n_rows};
 	struct item_result **results;
 	bool careful = false, reconnected = false;
@@ -453,10 +453,13 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 	int conflicts = 0;
 	enum db_status st;
 
-	if (c == NULL)
-		return DB_FAILED;
 	if ((results = order_rows(batch)) == NULL)
 		return DB_ABANDONED;
+	if ((c = conn_acquire(pool, db)) == NULL) {
+		free(results);
+		log_msg("database %s: no connection free for this request", db->name);
+		return DB_UNAVAILABLE;
+	}
 	r.results = results;
 	for (;;) {
 		bool reused = c->open;
@@ -480,6 +483,7 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 		}
 		batch_reset_stored(batch);
 	}
+	conn_release(pool, c);
 	free(results);
 	return st;
 }

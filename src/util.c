@@ -13,7 +13,8 @@
 
 #include "util.h"
 
-static unsigned long json_alloc_failures;
+/* Per thread: a thread asks only about its own parses. */
+static _Thread_local unsigned long json_alloc_failures;
 
 static void *
 json_alloc(size_t size)

@@ -419,6 +419,89 @@ class ConcurrencyTest(FcgiCase):
         self.assertNotIn("status=503", log)
 
 
+class ThreadsTest(FcgiCase):
+    """[limits] threads: one worker process serves that many requests at
+    once, each thread with its own database connection."""
+
+    def setUp(self):
+        super().setUp()
+        if CGI_FCGI is None:
+            self.skipTest("cgi-fcgi (libfcgi-bin) not installed")
+
+    def stall(self, conn, body):
+        """A client that sends a request's head and 100 bytes of its body,
+        then waits; returns its socket."""
+        host, port = conn.rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=harness.scaled(60))
+        self.addCleanup(s.close)
+        s.sendall(fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0)) +
+                  fcgi_params(self.fcgi_env(body)) + fcgi_stdin(body[:100]))
+        return s
+
+    def test_one_worker_serves_another_request_while_a_client_stalls(self):
+        self.sb.write_config(limits={"threads": 2})
+        p, conn, log = self.start_listen()
+        body = json.dumps([harness.event(i, subject="slow") for i in (10, 11)]).encode()
+        s = self.stall(conn, body)
+        # the other thread answers while the first waits for the body
+        r = self.cgi_fcgi(conn, [harness.event(1)])
+        self.assert_multistatus(r, [(1, 201)])
+        s.sendall(fcgi_stdin(body[100:]) + fcgi_record(FCGI_STDIN))
+        out, _ = fcgi_read_response(s)
+        self.assert_multistatus(harness.parse_cgi(out), [(10, 201), (11, 201)])
+        self.assertEqual(self.ids(), [1, 10, 11])
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
+
+    def test_with_one_thread_requests_are_served_one_at_a_time(self):
+        self.sb.write_config(limits={"threads": 1})
+        p, conn, log = self.start_listen()
+        body = json.dumps([harness.event(10)]).encode()
+        s = self.stall(conn, body)
+        waiting = threading.Thread(target=lambda: self.result.append(
+            self.cgi_fcgi(conn, [harness.event(1)])), daemon=True)
+        self.result = []
+        waiting.start()
+        waiting.join(harness.scaled(2))
+        self.assertTrue(waiting.is_alive(), "answered while the only thread was busy")
+        s.sendall(fcgi_stdin(body[100:]) + fcgi_record(FCGI_STDIN))
+        out, _ = fcgi_read_response(s)
+        self.assert_multistatus(harness.parse_cgi(out), [(10, 201)])
+        waiting.join(harness.scaled(30))
+        self.assert_multistatus(self.result[0], [(1, 201)])
+
+    def test_concurrent_batches_of_one_worker_all_succeed(self):
+        """8 clients, one worker of 4 threads: every item stored once,
+        created counted once per id, no 503 for a lock."""
+        self.sb.write_config(limits={"threads": 4})
+        p, conn, log = self.start_listen()
+        results, errors = {}, []
+
+        def client(t):
+            try:
+                for b in range(5):
+                    batch = [harness.event(i, subject="t%d" % t) for i in range(b * 20, b * 20 + 40)]
+                    results[(t, b)] = self.cgi_fcgi(conn, batch)
+            except Exception as e:  # reported below, in the test's thread
+                errors.append("client %d: %r" % (t, e))
+        threads = [threading.Thread(target=client, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(harness.scaled(120))
+        self.assertEqual(errors, [])
+        created = 0
+        for key, r in results.items():
+            self.assertEqual(r.status, 207, "%r: %r" % (key, r))
+            self.assertLessEqual({d["status"] for d in r.json["data"]}, {200, 201}, key)
+            created += sum(d["status"] == 201 for d in r.json["data"])
+        self.assertEqual(len(results), 40)
+        self.assertEqual(self.ids(), list(range(0, 120)))
+        self.assertEqual(created, 120)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(harness.scaled(10)), 0)
+
+
 class DatabaseGoneTest(FcgiCase):
     """SPEC §4 row 12 and §7: the database goes away between requests."""
 

@@ -459,9 +459,12 @@ class InFlight:
             self.result["error"] = e
 
     def wait_signal_pending(self, sig=signal.SIGTERM):
-        """The stop signal has reached the worker while it serves the batch."""
+        """The stop signal has reached the worker while it serves the batch:
+        pending (blocked), or taken by the worker's main thread, which says
+        so in the log while a serving thread goes on with the batch."""
+        said = "[%d]: stop signal %s:" % (self.worker, sig.name)
         ws.wait_for(lambda: sig in ws.pending_signals(self.worker)
-                    or not ws.pid_alive(self.worker), timeout=60,
+                    or said in self.server.log() or not ws.pid_alive(self.worker), timeout=60,
                     what="%s to reach worker %d" % (sig.name, self.worker))
         self.case.assertTrue(ws.pid_alive(self.worker),
                              "worker %d died while the batch was in flight" % self.worker)
