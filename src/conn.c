@@ -19,6 +19,12 @@
 /* Seconds the driver may take to log in. */
 #define LOGIN_TIMEOUT 5
 
+/* One thread at a time connects or disconnects: psqlODBC 13 reads memory
+ * another thread's connect has freed (its client encoding, under
+ * valgrind's test_concurrent_writers...). Connecting is once per thread and
+ * database, so waiting here costs nothing. */
+static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct db_pool *
 db_pool_new(const struct eb_config *cfg)
 {
@@ -52,9 +58,11 @@ conn_close(struct db_conn *c)
 	wqueue_close(&c->queue);
 	odbc_cache_clear(&c->cache);
 	if (c->dbc != SQL_NULL_HDBC) {
+		pthread_mutex_lock(&connect_lock);
 		if (c->open)
 			SQLDisconnect(c->dbc);
 		SQLFreeHandle(SQL_HANDLE_DBC, c->dbc);
+		pthread_mutex_unlock(&connect_lock);
 	}
 	c->dbc = SQL_NULL_HDBC;
 	c->open = false;
@@ -173,6 +181,7 @@ driver_connect(struct db_pool *pool, struct db_conn *c)
 	if (text == NULL)
 		return false;
 	snprintf(text, n, "%s%s", c->db->connect, c->suffix ? c->suffix : "");
+	pthread_mutex_lock(&connect_lock);
 	ok = SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, pool->env, &c->dbc));
 	if (!ok)
 		c->dbc = SQL_NULL_HDBC;
@@ -183,6 +192,7 @@ driver_connect(struct db_pool *pool, struct db_conn *c)
 		if (!ok)
 			odbc_diag(SQL_HANDLE_DBC, c->dbc, "connect", &c->err);
 	}
+	pthread_mutex_unlock(&connect_lock);
 	explicit_bzero(text, n); /* it may hold a password */
 	free(text);
 	c->open = ok;

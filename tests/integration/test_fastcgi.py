@@ -428,21 +428,37 @@ class ThreadsTest(FcgiCase):
         if CGI_FCGI is None:
             self.skipTest("cgi-fcgi (libfcgi-bin) not installed")
 
-    def stall(self, conn, body):
-        """A client that sends a request's head and 100 bytes of its body,
-        then waits; returns its socket."""
+    def stall(self, p, conn, body):
+        """A client that sends a request's head and 100 bytes of its body
+        (longer than that), then waits, once worker p has accepted it;
+        returns its socket."""
+        fd_dir = "/proc/%d/fd" % p.pid
+        if not os.path.isdir(fd_dir):
+            self.skipTest("no /proc")
+
+        def sockets():
+            n = 0
+            for fd in os.listdir(fd_dir):
+                try:
+                    n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
+                except OSError:
+                    pass
+            return n
+        self.assertGreater(len(body), 100)
+        idle = sockets()
         host, port = conn.rsplit(":", 1)
         s = socket.create_connection((host, int(port)), timeout=harness.scaled(60))
         self.addCleanup(s.close)
         s.sendall(fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0)) +
                   fcgi_params(self.fcgi_env(body)) + fcgi_stdin(body[:100]))
+        wait_for(lambda: sockets() > idle, what="the worker to accept the stalling client")
         return s
 
     def test_one_worker_serves_another_request_while_a_client_stalls(self):
         self.sb.write_config(limits={"threads": 2})
         p, conn, log = self.start_listen()
         body = json.dumps([harness.event(i, subject="slow") for i in (10, 11)]).encode()
-        s = self.stall(conn, body)
+        s = self.stall(p, conn, body)
         # the other thread answers while the first waits for the body
         r = self.cgi_fcgi(conn, [harness.event(1)])
         self.assert_multistatus(r, [(1, 201)])
@@ -456,19 +472,25 @@ class ThreadsTest(FcgiCase):
     def test_with_one_thread_requests_are_served_one_at_a_time(self):
         self.sb.write_config(limits={"threads": 1})
         p, conn, log = self.start_listen()
-        body = json.dumps([harness.event(10)]).encode()
-        s = self.stall(conn, body)
-        waiting = threading.Thread(target=lambda: self.result.append(
-            self.cgi_fcgi(conn, [harness.event(1)])), daemon=True)
-        self.result = []
+        body = json.dumps([harness.event(10, subject="s" * 200)]).encode()
+        s = self.stall(p, conn, body)
+        result = []
+
+        def second():
+            try:
+                result.append(self.cgi_fcgi(conn, [harness.event(1)]))
+            except Exception as e:  # reported below, in the test's thread
+                result.append(e)
+        waiting = threading.Thread(target=second, daemon=True)
         waiting.start()
         waiting.join(harness.scaled(2))
-        self.assertTrue(waiting.is_alive(), "answered while the only thread was busy")
+        self.assertTrue(waiting.is_alive(), "answered while the only thread was busy: %r"
+                        % result)
         s.sendall(fcgi_stdin(body[100:]) + fcgi_record(FCGI_STDIN))
         out, _ = fcgi_read_response(s)
         self.assert_multistatus(harness.parse_cgi(out), [(10, 201)])
         waiting.join(harness.scaled(30))
-        self.assert_multistatus(self.result[0], [(1, 201)])
+        self.assert_multistatus(result[0], [(1, 201)])
 
     def test_concurrent_batches_of_one_worker_all_succeed(self):
         """8 clients, one worker of 4 threads: every item stored once,
