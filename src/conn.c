@@ -12,10 +12,6 @@
 #include "log.h"
 #include "sqltext.h"
 
-/* How long a writer waits in the queue before it goes to the database's
- * own waiting (whose limit the DBA sets: the SQLite driver's Timeout). */
-#define QUEUE_WAIT_MS 1000
-
 /* Seconds the driver may take to log in. */
 #define LOGIN_TIMEOUT 5
 
@@ -313,7 +309,7 @@ conn_begin(struct db_pool *pool, struct db_conn *c)
 	if (!c->open && (st = conn_open(pool, c)) != DB_OK)
 		return st;
 	if (c->dialect->queue_writers)
-		wqueue_enter(&c->queue, QUEUE_WAIT_MS);
+		wqueue_enter(&c->queue);
 	if (c->dialect->begin == NULL)
 		return DB_OK;
 	if ((st = conn_fixed(c, ST_BEGIN)) != DB_OK)

@@ -15,13 +15,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,20 +86,41 @@ struct server {
 	struct db_pool *pool;
 };
 
+/* A thread's wait: the listening socket with EPOLLEXCLUSIVE, so that a new
+ * connection wakes one waiting thread (of this worker or another), not all
+ * of them; and wake_fd, which wakes every one. -1 when it cannot be made. */
+static int
+waiter_new(const struct server *s)
+{
+	struct epoll_event listen_ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = s->listen_fd};
+	struct epoll_event wake_ev = {.events = EPOLLIN, .data.fd = s->wake_fd};
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep >= 0 && (epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fd, &listen_ev) != 0 ||
+			epoll_ctl(ep, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) != 0)) {
+		log_msg("cannot wait on the listening socket: %s", strerror(errno));
+		close(ep);
+		return -1;
+	}
+	return ep;
+}
+
 /* Wait until the listening socket has a connection; false to stop (the
  * main thread made wake_fd readable, for good). */
 static bool
-wait_for_connection(const struct server *s)
+wait_for_connection(const struct server *s, int ep)
 {
-	struct pollfd pfd[2] = {{.fd = s->listen_fd, .events = POLLIN},
-				{.fd = s->wake_fd, .events = POLLIN}};
+	struct epoll_event ev[2];
 
 	for (;;) {
-		int n = poll(pfd, 2, -1);
+		int n = epoll_wait(ep, ev, 2, -1);
+		for (int i = 0; i < n; i++)
+			if (ev[i].data.fd == s->wake_fd)
+				return false;
 		if (n > 0)
-			return !(pfd[1].revents & POLLIN);
+			return true;
 		if (n < 0 && errno != EINTR) {
-			log_msg("poll on the listening socket failed: %s", strerror(errno));
+			log_msg("waiting on the listening socket failed: %s", strerror(errno));
 			return false;
 		}
 	}
@@ -114,12 +135,16 @@ serve_thread(void *arg)
 {
 	const struct server *s = arg;
 	FCGX_Request req;
+	int ep = waiter_new(s);
 
+	if (ep < 0)
+		return NULL;
 	if (FCGX_InitRequest(&req, s->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_msg("cannot initialise a FastCGI request");
+		close(ep);
 		return NULL;
 	}
-	while (wait_for_connection(s)) {
+	while (wait_for_connection(s, ep)) {
 		struct eb_transport t;
 		int rc = FCGX_Accept_r(&req);
 		if (rc == -EAGAIN || rc == -EWOULDBLOCK)
@@ -131,6 +156,7 @@ serve_thread(void *arg)
 		FCGX_Finish_r(&req);
 	}
 	FCGX_Free(&req, 1);
+	close(ep);
 	auth_forget_tokens();
 	return NULL;
 }

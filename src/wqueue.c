@@ -6,10 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "util.h"
 #include "wqueue.h"
 
 bool
@@ -21,24 +19,14 @@ wqueue_open(struct wqueue *q, const char *path)
 }
 
 bool
-wqueue_enter(struct wqueue *q, int wait_ms)
+wqueue_enter(struct wqueue *q)
 {
-	double deadline = util_monotonic_ms() + wait_ms;
-	long pause_ns = 50 * 1000;
-
 	if (q->fd < 0 || q->held)
 		return q->held;
-	for (;;) {
-		struct timespec ts = {0, pause_ns};
-		if (flock(q->fd, LOCK_EX | LOCK_NB) == 0)
-			return q->held = true;
-		if (errno != EWOULDBLOCK && errno != EINTR)
+	while (flock(q->fd, LOCK_EX) != 0)
+		if (errno != EINTR)
 			return false;
-		if (util_monotonic_ms() >= deadline)
-			return false;
-		nanosleep(&ts, NULL);
-		pause_ns = pause_ns * 2 < 1000 * 1000 ? pause_ns * 2 : 1000 * 1000;
-	}
+	return q->held = true;
 }
 
 void

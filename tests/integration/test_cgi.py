@@ -13,6 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -1178,18 +1179,24 @@ class WriterQueueTest(CgiCase):
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
 
-    def test_a_writer_waits_for_the_queue_at_most_a_second_then_for_sqlite(self):
-        """While another holds the queue, a batch waits for it 1 s, then goes
-        on to SQLite's own lock waiting, and is stored."""
+    def test_a_writer_waits_in_the_queue_while_it_is_held_then_stores(self):
+        """While another holds the queue, a batch waits for it (it cannot
+        skip it), and is stored as soon as the queue is free."""
         fd = self.hold_queue()
-        start = time.monotonic()
-        r, _ = self.cgi([harness.event(1)])
-        waited = time.monotonic() - start
-        self.assert_multistatus(r, [(1, 201)])
-        self.assertEqual(self.ids(), [1])
-        # a lower bound only: the request cannot have skipped the queue
-        self.assertGreaterEqual(waited, 1.0)
+        done = []
+        t = threading.Thread(target=lambda: done.append(self.cgi([harness.event(1)])),
+                             daemon=True)
+        t.start()
+        t.join(harness.scaled(1.5))
+        self.assertTrue(t.is_alive(), "the batch did not wait for the queue: %r" % done)
+        self.assertEqual(self.ids(), [])
+        released = time.monotonic()
         fcntl.flock(fd, fcntl.LOCK_UN)
+        t.join(harness.scaled(30))
+        self.assertFalse(t.is_alive())
+        self.assert_multistatus(done[0][0], [(1, 201)])
+        self.assertEqual(self.ids(), [1])
+        self.assertLess(time.monotonic() - released, harness.scaled(10))
 
     def test_a_worker_leaves_the_queue_after_every_kind_of_batch(self):
         """A FastCGI worker keeps its connection, and the file open, between
