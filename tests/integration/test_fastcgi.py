@@ -81,6 +81,18 @@ def fcgi_stdin(data):
     return out
 
 
+def open_sockets(pid):
+    """How many sockets process pid has open (/proc/PID/fd)."""
+    fd_dir = "/proc/%d/fd" % pid
+    n = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
 def fcgi_read_response(sock):
     """Read records until END_REQUEST; returns (stdout bytes, app status)."""
     buf, stdout = b"", b""
@@ -432,18 +444,11 @@ class ThreadsTest(FcgiCase):
         """A client that sends a request's head and 100 bytes of its body
         (longer than that), then waits, once worker p has accepted it;
         returns its socket."""
-        fd_dir = "/proc/%d/fd" % p.pid
-        if not os.path.isdir(fd_dir):
+        if not os.path.isdir("/proc/%d/fd" % p.pid):
             self.skipTest("no /proc")
 
         def sockets():
-            n = 0
-            for fd in os.listdir(fd_dir):
-                try:
-                    n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
-                except OSError:
-                    pass
-            return n
+            return open_sockets(p.pid)
         self.assertGreater(len(body), 100)
         idle = sockets()
         host, port = conn.rsplit(":", 1)
@@ -757,18 +762,11 @@ class SignalTest(FcgiCase):
         p, conn, log = self.start_listen()
         r = self.cgi_fcgi(conn, [harness.event(1)])  # connected to the database
         self.assert_multistatus(r, [(1, 201)])
-        fd_dir = "/proc/%d/fd" % p.pid
-        if not os.path.isdir(fd_dir):
+        if not os.path.isdir("/proc/%d/fd" % p.pid):
             self.skipTest("no /proc")
 
         def sockets():
-            n = 0
-            for fd in os.listdir(fd_dir):
-                try:
-                    n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
-                except OSError:
-                    pass
-            return n
+            return open_sockets(p.pid)
         # idle: the listening socket only (the last connection is closed)
         wait_for(lambda: sockets() == 1, what="the worker to close the last connection")
         body = json.dumps([harness.event(i, subject="in flight") for i in range(1, 51)]).encode()
