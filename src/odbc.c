@@ -138,8 +138,11 @@ odbc_exec_rows(struct db_stmt *st, struct param_buf *pbuf, const struct event_ro
 {
 	const struct stmt_shape *sh = &st->shape;
 
-	for (int r = 0; r < sh->rows && sh->nparams > 0; r++) {
-		for (int p = 0; p < sh->nparams; p++) {
+	/* Last parameter first: a driver that grows its array of bound
+	 * parameters to the highest number bound so far (sqliteodbc does, one
+	 * realloc per new number) then sizes it once per statement. */
+	for (int r = sh->rows - 1; r >= 0 && sh->nparams > 0; r--) {
+		for (int p = sh->nparams - 1; p >= 0; p--) {
 			int n = r * sh->nparams + p;
 			if (!bind_field(st, &pbuf[n], n + 1, &rows[r], sh->params[p])) {
 				odbc_diag(SQL_HANDLE_STMT, st->h, "bind", err);
