@@ -203,6 +203,12 @@ limits_key(struct parser *p, const char *key, const char *val)
 		p->cfg->max_batch_items = (long)n;
 		return true;
 	}
+	if (strcmp(key, "read_timeout_seconds") == 0) {
+		if (!parse_long(p, key, val, 1, 86400, &n))
+			return false;
+		p->cfg->read_timeout_seconds = (int)n;
+		return true;
+	}
 	if (strcmp(key, "threads") == 0) {
 		if (!parse_long(p, key, val, 1, EB_THREADS_MAX, &n))
 			return false;
@@ -386,6 +392,7 @@ config_init(struct eb_config *cfg)
 	cfg->max_body_bytes = 16777216;
 	cfg->max_batch_items = 10000;
 	cfg->threads = 4;
+	cfg->read_timeout_seconds = 30;
 	cfg->jwt_alg = JWT_ALG_HS256;
 	cfg->clock_skew_seconds = 60;
 }

@@ -220,6 +220,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def open_sockets(pid):
+    """How many sockets process pid has open (/proc/PID/fd)."""
+    fd_dir = "/proc/%d/fd" % pid
+    n = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
 def wait_port(port, timeout=10.0):
     deadline = time.time() + scaled(timeout)
     while time.time() < deadline:

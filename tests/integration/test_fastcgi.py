@@ -81,16 +81,7 @@ def fcgi_stdin(data):
     return out
 
 
-def open_sockets(pid):
-    """How many sockets process pid has open (/proc/PID/fd)."""
-    fd_dir = "/proc/%d/fd" % pid
-    n = 0
-    for fd in os.listdir(fd_dir):
-        try:
-            n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
-        except OSError:
-            pass
-    return n
+open_sockets = harness.open_sockets
 
 
 def fcgi_read_response(sock):

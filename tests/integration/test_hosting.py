@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -403,6 +404,21 @@ class NginxListenTest(ServedTests, HostingCase):
     def program_log(self):
         return self.server.program_log()
 
+    def test_requests_go_over_one_kept_connection(self):
+        """The shipped upstream keeps FastCGI connections open
+        (FCGI_KEEP_CONN): each request after the first is served at once on
+        the kept one (SPEC §2), not when another connection arrives."""
+        for i in range(1, 6):
+            r = self.put([harness.event(i)])
+            self.assert_multistatus(r, [(i, 201)])
+        pid = self.server.fcgi.pid
+        # idle, the program holds its listening socket and the kept one
+        counts = []
+        for _ in range(5):
+            time.sleep(0.1)
+            counts.append(harness.open_sockets(pid))
+        self.assertEqual(counts, [2] * 5)
+
     def test_program_runs_as_the_units_user_with_its_environment(self):
         unit = self.server.unit
         p = self.server.fcgi
@@ -412,6 +428,18 @@ class NginxListenTest(ServedTests, HostingCase):
         self.assertTrue(os.path.exists(self.server.socket))
         self.assertEqual(os.path.dirname(self.server.socket),
                          os.path.join(self.server.run, unit["RuntimeDirectory"][0]))
+
+
+class NginxNewConnectionsTest(ServedTests, HostingCase):
+    """nginx-events-batch.conf as a site without the shipped upstream would
+    use it: fastcgi_pass to the socket, a new FastCGI connection per
+    request (the shipped files keep them, NginxListenTest)."""
+    server_class = ws.NginxListenNewConnections
+    needs = ("nginx",)
+    chunked_gets_length = True
+
+    def program_log(self):
+        return self.server.program_log()
 
 
 class NginxSpawnFcgiTest(ServedTests, HostingCase):

@@ -56,7 +56,7 @@ class InstallTest(unittest.TestCase):
             self.assertTrue(os.path.isfile(self.path("datadir", "events-batch", "sql", name)))
         for name in ("events-batch-fcgid.conf", "events-batch-cgi.conf",
                      "lighttpd-events-batch.conf", "nginx-events-batch.conf",
-                     "events-batch.service"):
+                     "nginx-events-batch-upstream.conf", "events-batch.service"):
             self.assertTrue(os.path.isfile(self.path("docdir", "apache-conf", name)), name)
         conf = self.path("sysconfdir", "events-batch.conf")
         with open(conf) as f, open(os.path.join(harness.SRCDIR, "etc",

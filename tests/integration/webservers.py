@@ -15,7 +15,8 @@ prefix of the shipped file (/api/events-batch) is kept as it is.
   NginxListen    nginx + the program as events-batch.service starts it
                  (ExecStart ... --listen SOCKET, as the unit's User)
   NginxSpawnFcgi nginx + spawn-fcgi -n -s SOCKET -- PROGRAM
-                 (nginx-events-batch.conf for both)
+                 (nginx-events-batch-upstream.conf and nginx-events-batch.conf
+                 for both; NginxListenNewConnections without the upstream)
 
 Servers that run as root here get the user a production install gives them
 (www-data); the program then runs as that user too, so the sandbox (config,
@@ -568,7 +569,9 @@ class Nginx(WebServer):
     block, and a FastCGI process of ours behind it on a unix socket."""
 
     shipped_name = "nginx-events-batch.conf"
+    upstream_name = "nginx-events-batch-upstream.conf"
     run_user = RUN_USER
+    keep_conn = True
 
     def __init__(self, sb):
         super().__init__(sb)
@@ -577,10 +580,18 @@ class Nginx(WebServer):
         self.fcgi = None
         self.socket = None
         block = self.fill_in(shipped(self.shipped_name))
-        m = re.search(r"fastcgi_pass\s+unix:([^;\s]+)\s*;", block)
+        upstream = self.fill_in(shipped(self.upstream_name))
+        m = re.search(r"(?m)^\s*server\s+unix:([^;\s]+)\s*;", upstream)
         if m is None:
-            raise ServerFailed("no fastcgi_pass unix:... in " + self.shipped_name)
+            raise ServerFailed("no server unix:... in " + self.upstream_name)
         self.socket = m.group(1)
+        if not self.keep_conn:
+            # as a site without the upstream would have it: a new FastCGI
+            # connection per request
+            block = re.sub(r"(?m)^\s*fastcgi_keep_conn on;\n", "", block)
+            block = block.replace("fastcgi_pass events_batch;",
+                                  "fastcgi_pass unix:%s;" % self.socket)
+            upstream = ""
         # nginx finds `include fastcgi_params` next to its main config
         shutil.copy("/etc/nginx/fastcgi_params", os.path.join(self.dir, "fastcgi_params"))
         tmp = os.path.join(self.dir, "nginx-tmp")
@@ -600,6 +611,7 @@ http {
     proxy_temp_path %(tmp)s/proxy;
     uwsgi_temp_path %(tmp)s/uwsgi;
     scgi_temp_path %(tmp)s/scgi;
+    %(upstream)s
     server {
         listen 127.0.0.1:%(port)d;
         server_name localhost;
@@ -607,7 +619,7 @@ http {
     }
 }
 """ % {"user": "user %s;" % user if os.geteuid() == 0 else "", "run": self.run,
-            "errorlog": self.errorlog, "tmp": tmp, "port": self.port,
+            "errorlog": self.errorlog, "tmp": tmp, "port": self.port, "upstream": upstream,
             "block": "\n".join("        " + l for l in block.splitlines())}
         self.main_conf = os.path.join(self.dir, "nginx.conf")
         with open(self.main_conf, "w") as f:
@@ -701,6 +713,14 @@ class NginxListen(Nginx):
                                       env=env, user=user, group=group,
                                       start_new_session=True)
         self._wait_socket()
+
+
+class NginxListenNewConnections(NginxListen):
+    """NginxListen without the shipped upstream: fastcgi_pass to the socket
+    itself, a new connection per request."""
+
+    name = "nginx-listen-new"
+    keep_conn = False
 
 
 class NginxSpawnFcgi(Nginx):

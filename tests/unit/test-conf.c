@@ -84,7 +84,7 @@ test_full_config_is_read(void **state)
 
 	(void)state;
 	write_with_auth("# comment\n; another\n[limits]\nmax_body_bytes = 1000   # inline\n"
-			"max_batch_items = 5\nthreads = 7\n",
+			"max_batch_items = 5\nthreads = 7\nread_timeout_seconds = 9\n",
 			"api_key_sha256 = " HASH "\n"
 			"jwt_issuer = https://issuer.example\njwt_audience = events-batch\n"
 			"jwt_user_claim = preferred_username\njwt_database_claim = dbs\n"
@@ -96,6 +96,7 @@ test_full_config_is_read(void **state)
 	assert_int_equal(cfg.max_body_bytes, 1000);
 	assert_int_equal(cfg.max_batch_items, 5);
 	assert_int_equal(cfg.threads, 7);
+	assert_int_equal(cfg.read_timeout_seconds, 9);
 	assert_int_equal(cfg.n_api_keys, 2);
 	assert_int_equal(cfg.api_keys[0][0], 0x9f);
 	assert_int_equal(cfg.jwt_alg, JWT_ALG_HS256);
@@ -126,6 +127,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_body_bytes, 16777216);
 	assert_int_equal(cfg.max_batch_items, 10000);
 	assert_int_equal(cfg.threads, 4);
+	assert_int_equal(cfg.read_timeout_seconds, 30);
 	assert_string_equal(cfg.jwt_user_claim, "sub");
 	assert_int_equal(cfg.clock_skew_seconds, 60);
 	assert_null(cfg.jwt_database_claim);
@@ -144,6 +146,8 @@ test_errors_name_file_and_line(void **state)
 	expect_error("2: threads: 0 is out of range (1 to 64)");
 	write_with_auth("[limits]\nthreads = 65\n", "");
 	expect_error("2: threads: 65 is out of range (1 to 64)");
+	write_with_auth("[limits]\nread_timeout_seconds = 0\n", "");
+	expect_error("2: read_timeout_seconds: 0 is out of range (1 to 86400)");
 	write_with_auth("[limits]\nmax_body_bytes = -5\n", "");
 	expect_error("2: max_body_bytes: '-5' is not a whole number");
 	write_with_auth("[limits]\ncolour = blue\n", "");
