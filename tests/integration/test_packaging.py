@@ -11,8 +11,12 @@ import harness  # noqa: E402
 
 
 def make(*args, **kw):
-    return subprocess.run(["make", "-s", "-C", harness.BUILDDIR] + list(args),
-                          capture_output=True, text=True, **kw)
+    """make in the build, its output ours alone: not the flags of a make
+    that runs this test (plain `make distcheck` passes -w down, whose
+    'Entering directory' lines would mix with the values read here)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "-s", "--no-print-directory", "-C", harness.BUILDDIR] +
+                          list(args), capture_output=True, text=True, env=env, **kw)
 
 
 def installed_files(root):
