@@ -42,11 +42,12 @@ CONF
 
 mkdir -p "$demo/htdocs"
 cat >"$demo/lighttpd.conf" <<CONF
+# no server.errorlog: in the foreground (-D) lighttpd writes its log, and
+# the program's log lines, to stderr, below the message printed last
 server.modules = ("mod_fastcgi")
 server.document-root = "$demo/htdocs"
 server.bind = "127.0.0.1"
 server.port = $port
-server.errorlog = "$demo/lighttpd-error.log"
 server.max-request-size = 16384
 fastcgi.server = ( "/events-batch" => ((
     "socket" => "$demo/events-batch.sock",

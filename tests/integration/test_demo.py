@@ -57,6 +57,17 @@ class DemoTest(unittest.TestCase):
                                "SELECT Event_ID, Entry_User FROM Event ORDER BY 1"],
                               capture_output=True, text=True, check=True).stdout.split()
         self.assertEqual(rows, ["1001|demo", "1002|demo", "1003|demo"])
+        # "Log lines appear below": the program's line for each request,
+        # in what demo.sh printed, after that sentence
+        def said():
+            self.out.seek(0)
+            return self.out.read()
+        harness.wait_for(lambda: len(re.findall(r"method=PUT db=demo items=3 ", said())) == 2,
+                         what="the two requests' log lines in the demo's output")
+        text = said()
+        self.assertLess(text.index("Log lines appear below"), text.index("method=PUT db=demo"))
+        self.assertIn("created=3 updated=0", text)
+        self.assertIn("created=0 updated=3", text)
 
 
 if __name__ == "__main__":
