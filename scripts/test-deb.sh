@@ -151,7 +151,8 @@ fi
 for f in /etc/events-batch.conf /etc/events-batch /var/lib/events-batch \
 	/usr/lib/cgi-bin/events-batch /etc/apache2/conf-available/events-batch.conf \
 	/etc/apache2/conf-enabled/events-batch.conf /etc/lighttpd/conf-available/15-events-batch.conf \
-	/etc/lighttpd/conf-enabled/15-events-batch.conf /etc/nginx/snippets/events-batch.conf; do
+	/etc/lighttpd/conf-enabled/15-events-batch.conf /etc/nginx/snippets/events-batch.conf \
+	/etc/nginx/snippets/events-batch-upstream.conf; do
 	if [ -e "$f" ] || [ -L "$f" ]; then
 		not_ok "$f does not exist yet (the test would replace or remove it; move it away first)"
 		finish
@@ -248,7 +249,8 @@ check "the man pages events-batch.fcgi(8) and events-batch.conf(5) are installed
 conffiles=$(dpkg-query -W -f='${Conffiles}' events-batch)
 all_conffiles=yes
 for f in /etc/events-batch.conf /etc/apache2/conf-available/events-batch.conf \
-	/etc/lighttpd/conf-available/15-events-batch.conf /etc/nginx/snippets/events-batch.conf; do
+	/etc/lighttpd/conf-available/15-events-batch.conf /etc/nginx/snippets/events-batch.conf \
+	/etc/nginx/snippets/events-batch-upstream.conf; do
 	if ! echo "$conffiles" | grep -q " $f " || ! [ -f "$f" ]; then
 		all_conffiles=no
 		echo "# not a conffile: $f"
@@ -259,7 +261,7 @@ check "the systemd unit is installed" test -f /lib/systemd/system/events-batch.s
 no_local_paths() {
 	! grep -l /usr/local /etc/apache2/conf-available/events-batch.conf \
 		/etc/lighttpd/conf-available/15-events-batch.conf /etc/nginx/snippets/events-batch.conf \
-		/lib/systemd/system/events-batch.service
+		/etc/nginx/snippets/events-batch-upstream.conf /lib/systemd/system/events-batch.service
 }
 check "the installed configs name no path of a source install (/usr/local)" no_local_paths
 check "/etc/events-batch.conf is root:www-data 0640" mode_is /etc/events-batch.conf root:www-data 640
@@ -392,13 +394,14 @@ error_log $work/nginx/error.log;
 events {}
 http {
     access_log off;
+    include /etc/nginx/snippets/events-batch-upstream.conf;
     server {
         listen 127.0.0.1:$port;
         include /etc/nginx/snippets/events-batch.conf;
     }
 }
 CONF
-check "nginx -t accepts the snippet in a server block" \
+check "nginx -t accepts the upstream snippet in http and the other in a server block" \
 	quiet "$work/nginx/t.log" nginx -t -q -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf"
 if command -v systemd-analyze >/dev/null; then
 	check "systemd-analyze verify accepts the unit" quiet "$work/systemd-analyze.log" \
