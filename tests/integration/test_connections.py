@@ -316,7 +316,10 @@ class WebServerAddrsTest(FcgiCase):
         body = json.dumps([harness.event(1)]).encode()
         s.sendall(fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0)) +
                   fcgi_params(self.fcgi_env(body)) + fcgi_stdin(body) + fcgi_record(5))
-        self.assertEqual(s.recv(100), b"")
+        try:  # closed unanswered: the end, or a reset (our bytes were unread)
+            self.assertEqual(s.recv(100), b"")
+        except ConnectionResetError:
+            pass
         self.assertEqual(self.ids(), [])
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(harness.scaled(10)), 0)
