@@ -66,6 +66,10 @@ extra_headers(enum eb_err err, bool token_sent)
 	switch (err) {
 	case EB_ERR_METHOD:
 		return "Allow: PUT\r\n";
+	case EB_ERR_API_KEY:
+		/* RFC 9110 §15.5.2: every 401 carries a challenge; the key was
+		 * wrong, so no token was judged and no error is named */
+		return "WWW-Authenticate: Bearer realm=\"events-batch\"\r\n";
 	case EB_ERR_TOKEN_MISSING:
 	case EB_ERR_TOKEN_INVALID:
 		return token_sent ? "WWW-Authenticate: Bearer realm=\"events-batch\", error=\"invalid_token\"\r\n"

@@ -202,7 +202,7 @@ class AuthCase(unittest.TestCase):
     def refused(self, sb, env, status, challenge=None, body=None):
         """Refused with the §6 envelope, nothing written. challenge: for 401 on
         the token, the exact WWW-Authenticate value; 'api-key' for a 401 on the
-        API key (the token was never judged)."""
+        API key (the token was never judged: the challenge without an error)."""
         before = sb.rows()
         self.assertGreaterEqual(len(before), len(EXISTING))
         resp, err = self.run_cgi(sb, env, self.attack_body() if body is None else body)
@@ -220,7 +220,8 @@ class AuthCase(unittest.TestCase):
         self.assertEqual(e["instance"], PATH)
         self.assertEqual(str(uuid.UUID(j["debug"]["activityID"])), j["debug"]["activityID"])
         if challenge == "api-key":
-            self.assertNotIn("invalid_token", resp.headers.get("www-authenticate", ""))
+            # RFC 9110 §15.5.2: a challenge on every 401, naming no token error
+            self.assertEqual(resp.headers.get("www-authenticate"), CHALLENGE)
         elif challenge is not None:
             self.assertEqual(resp.headers.get("www-authenticate"), challenge)
         self.assertEqual(sb.rows(), before, "a refused request changed the database")
