@@ -123,7 +123,12 @@ http_content_type_ok(const char *content_type)
 	return params_ok(p);
 }
 
-/* CONTENT_LENGTH as a number; -1 when absent or empty, -2 when malformed. */
+/* A CONTENT_LENGTH above this is counted as LENGTH_HUGE + 1: it is still
+ * a number, and over any max_body_bytes (at most 2^30). */
+#define LENGTH_HUGE (1LL << 50)
+
+/* CONTENT_LENGTH as a number (LENGTH_HUGE + 1 for anything larger); -1
+ * when absent or empty, -2 when malformed. */
 static long long
 content_length(const struct eb_transport *t)
 {
@@ -133,11 +138,11 @@ content_length(const struct eb_transport *t)
 	if (v == NULL || *v == '\0')
 		return -1;
 	for (const char *p = v; *p; p++) {
-		if (!isdigit((unsigned char)*p) || n > (1LL << 50))
+		if (!isdigit((unsigned char)*p))
 			return -2;
-		n = n * 10 + (*p - '0');
+		n = n > LENGTH_HUGE ? n : n * 10 + (*p - '0');
 	}
-	return n;
+	return n > LENGTH_HUGE ? LENGTH_HUGE + 1 : n;
 }
 
 enum eb_err
@@ -155,8 +160,9 @@ http_read_body(const struct eb_transport *t, long long max, char **body, size_t 
 		return EB_ERR_BAD_LENGTH;
 	}
 	if (declared > max) {
-		snprintf(detail, detail_len, "the body of %lld bytes exceeds the limit of %lld bytes",
-			 declared, max);
+		snprintf(detail, detail_len, "the body of %s%lld bytes exceeds the limit of %lld bytes",
+			 declared > LENGTH_HUGE ? "more than " : "",
+			 declared > LENGTH_HUGE ? LENGTH_HUGE : declared, max);
 		return EB_ERR_BODY_TOO_LARGE;
 	}
 	/* without a length, read until the end, one byte past max to notice */

@@ -29,9 +29,9 @@ bool http_path_matches(const char *path);
 bool http_content_type_ok(const char *content_type);
 
 /*
- * Read the body.  With CONTENT_LENGTH: over max is EB_ERR_BODY_TOO_LARGE
- * before anything is read; a malformed value, or a body shorter than it,
- * is EB_ERR_BAD_LENGTH.  Without: read to the end, and over max is
+ * Read the body.  With CONTENT_LENGTH: over max (however many digits it
+ * has) is EB_ERR_BODY_TOO_LARGE before anything is read; a value that is
+ * not all digits, or a body shorter than it, is EB_ERR_BAD_LENGTH.  Without: read to the end, and over max is
  * EB_ERR_BODY_TOO_LARGE.  *body is NUL-terminated, malloc'd; the caller
  * frees it.  detail receives a sentence for the client.
  */

@@ -125,7 +125,17 @@ test_oversized_length_is_413_unread(void **state)
 
 	(void)state;
 	assert_int_equal(read_body("2147483648", "[]", 0, 100, &body, &len), EB_ERR_BODY_TOO_LARGE);
+	/* a number too large for any integer type is still a number over max */
+	assert_int_equal(read_body("1125899906842625", "[]", 0, 100, &body, &len),
+			 EB_ERR_BODY_TOO_LARGE);
 	assert_int_equal(read_body("99999999999999999999999", "[]", 0, 100, &body, &len),
+			 EB_ERR_BODY_TOO_LARGE);
+	assert_int_equal(read_body("00000000000000000000000000000000000000005", "[1,2]", 0, 100,
+				   &body, &len),
+			 EB_OK);
+	assert_int_equal(len, 5);
+	free(body);
+	assert_int_equal(read_body("99999999999999999999999x", "[]", 0, 100, &body, &len),
 			 EB_ERR_BAD_LENGTH);
 	assert_int_equal(read_body("-1", "[]", 0, 100, &body, &len), EB_ERR_BAD_LENGTH);
 	assert_int_equal(read_body("12abc", "[]", 0, 100, &body, &len), EB_ERR_BAD_LENGTH);
