@@ -915,6 +915,67 @@ class RobustnessTest(CgiCase):
                 r, _ = self.assert_refused_then_served(413, CONTENT_LENGTH=length)
                 self.assertIn("exceeds the limit of 16777216 bytes", r.json["error"]["detail"])
 
+    def logged_status(self, err):
+        """The status in the request's log line."""
+        m = re.search(r"(?m) method=\S* .* status=(\d+) ", err)
+        self.assertIsNotNone(m, err)
+        return int(m.group(1))
+
+    def test_path_over_2048_bytes_is_414_though_its_first_2047_end_in_events_batch(self):
+        attack = "/" + "a" * 2033 + "/events-batch/../../admin"
+        self.assertTrue(attack[:2047].endswith("/events-batch"))
+        shown = attack[:2048]
+        for where, over in (("SCRIPT_NAME", {"SCRIPT_NAME": attack}),
+                            ("SCRIPT_NAME + PATH_INFO",
+                             {"SCRIPT_NAME": attack[:1000], "PATH_INFO": attack[1000:]}),
+                            ("REQUEST_URI", {"SCRIPT_NAME": "", "REQUEST_URI": attack + "?q=1"})):
+            with self.case(where=where):
+                r, err = self.assert_refused_then_served(414, instance=shown, **over)
+                self.assertEqual(r.json["error"]["type"], "urn:events-batch:uri-too-long")
+                self.assertEqual(self.logged_status(err), 414)
+
+    def test_path_of_2048_bytes_is_served_and_of_2049_is_414(self):
+        def path(n):
+            return "/" + "p" * (n - 1 - len("/events-batch")) + "/events-batch"
+        self.assertEqual(len(path(2048)), 2048)
+        r, _ = self.cgi([harness.event(7)], SCRIPT_NAME=path(2048))
+        self.assert_multistatus(r, [(7, 201)])
+        # the query is not part of the path
+        r, _ = self.cgi([harness.event(7)], SCRIPT_NAME="", REQUEST_URI=path(2048) + "?" + "q" * 5000)
+        self.assert_multistatus(r, [(7, 200)])
+        self.assert_refused_then_served(414, instance=path(2049)[:2048], SCRIPT_NAME=path(2049))
+
+    def test_path_bytes_that_are_not_utf8_keep_the_status_of_the_failing_check(self):
+        # instance shows each ill-formed part as U+FFFD, as Python's "replace" does
+        for raw, over, status in (
+                (b"/\xff/events-batch", {"REQUEST_METHOD": "GET"}, 405),
+                (b"/\xc0\xaf/events-batch", {"REQUEST_METHOD": "DELETE"}, 405),
+                (b"/\xe0\x80\xaf/events-batch", {"HTTP_X_API_KEY": "wrong-key"}, 401),
+                (b"/\xed\xa0\x80/events-batch", {"HTTP_USER_AGENT": ""}, 403),
+                (b"/\xf4\x90\x80\x80/events-batch", {"HTTP_VBASOFTWARE_DATABASE": "nope"}, 400),
+                (b"/\xe2\x82/events-batch", {"CONTENT_TYPE": "text/plain"}, 415),
+                (b"/x/\xe2\x82", {}, 404),
+                (b"/\xff\xfe" * 700 + b"/events-batch", {}, 414)):
+            path = raw.decode("utf-8", "surrogateescape")
+            shown = raw[:2048].decode("utf-8", "replace")
+            with self.case(path=raw[:40]):
+                self.assertIn("\ufffd", shown)
+                r, err = self.assert_refused_then_served(status, instance=shown, SCRIPT_NAME=path,
+                                                         **over)
+                self.assertEqual(self.logged_status(err), status)
+                if status == 405:
+                    self.assertEqual(r.headers.get("allow"), "PUT")
+                if status == 401:
+                    self.assertEqual(r.headers.get("www-authenticate"),
+                                     'Bearer realm="events-batch"')
+
+    def test_a_good_put_under_a_prefix_that_is_not_utf8_is_served(self):
+        # only the suffix is judged: such a prefix is the web server's business
+        path = b"/\xff\xc0\xaf/events-batch".decode("utf-8", "surrogateescape")
+        r, _ = self.cgi([harness.event(3)], SCRIPT_NAME=path)
+        self.assert_multistatus(r, [(3, 201)])
+        self.assertEqual(self.ids(), [3])
+
     def test_large_array_of_junk_items_is_answered_item_by_item(self):
         items = [None, 0, "", [], {}, {"event_ID": 1}] * 200
         r, _ = self.cgi(items)
