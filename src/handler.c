@@ -216,10 +216,9 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 		status = 207;
 		resp_send_multistatus(t, r.response, r.response_len);
 	} else {
-		status = eb_err_status(err);
 		/* a failed batch reports no per-item outcome in the log either */
 		reset_results(&r);
-		resp_write_error(t, err, r.detail, r.instance, r.activity, r.token_sent);
+		status = resp_write_error(t, err, r.detail, r.instance, r.activity, r.token_sent);
 	}
 	log_request(&r, status, started);
 	log_set_request(NULL, NULL, NULL);
