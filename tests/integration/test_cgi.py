@@ -976,6 +976,29 @@ class RobustnessTest(CgiCase):
         self.assert_multistatus(r, [(3, 201)])
         self.assertEqual(self.ids(), [3])
 
+    def test_tokens_with_crit_a_nul_in_the_payload_or_too_long_a_life_are_401(self):
+        now = int(time.time())
+        claims = {"sub": harness.USER, "exp": now + 3600}
+        plain = {"alg": "HS256", "typ": "JWT"}
+        # the reference: a token made the same way, without the flaw
+        r, _ = self.cgi([harness.event(50)], HTTP_AUTHORIZATION="Bearer " +
+                        self.sb.hand_token(plain, claims))
+        self.assert_multistatus(r, [(50, 201)])
+        for name, header, payload in (
+                ("crit", dict(plain, crit=["exp"]), claims),
+                ("crit b64", dict(plain, b64=False, crit=["b64"]), claims),
+                ("bytes after a NUL", plain, json.dumps(claims).encode() + b"\0garbage"),
+                ("exp a month ahead", plain, dict(claims, exp=now + 30 * 86400)),
+                ("exp - iat over a day", plain, dict(claims, iat=now - 7200,
+                                                     exp=now + 86400 - 3600)),
+                ("iat in the future", plain, dict(claims, iat=now + 600))):
+            with self.case(token=name):
+                r, _ = self.assert_refused_then_served(
+                    401, HTTP_AUTHORIZATION="Bearer " + self.sb.hand_token(header, payload))
+                self.assertEqual(r.json["error"]["type"], "urn:events-batch:invalid-token")
+                self.assertEqual(r.headers.get("www-authenticate"),
+                                 'Bearer realm="events-batch", error="invalid_token"')
+
     def test_large_array_of_junk_items_is_answered_item_by_item(self):
         items = [None, 0, "", [], {}, {"event_ID": 1}] * 200
         r, _ = self.cgi(items)
@@ -1123,6 +1146,8 @@ class ConfigTest(CgiCase):
                 ("[auth]", "api_key_sha256 = not-hex", ["api_key_sha256"]),
                 ("[auth]", "api_key_sha256 = " + "z" * 64, ["api_key_sha256"]),
                 ("[auth]", "clock_skew_seconds = soon", ["clock_skew_seconds"]),
+                ("[auth]", "jwt_max_lifetime_seconds = -1", ["jwt_max_lifetime_seconds"]),
+                ("[auth]", "jwt_max_lifetime_seconds = 99999999", ["jwt_max_lifetime_seconds"]),
                 ("[auth]", "unknown_auth_key = x", ["unknown_auth_key"]),
                 ("[databases]", "bad name = Driver=SQLite3;Database=/tmp/x.db", ["bad name"]),
                 ("[limits]", "this line has no equals sign", []),
