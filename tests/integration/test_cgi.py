@@ -999,6 +999,21 @@ class RobustnessTest(CgiCase):
                 self.assertEqual(r.headers.get("www-authenticate"),
                                  'Bearer realm="events-batch", error="invalid_token"')
 
+    def test_nesting_one_level_past_jansson_limit_is_400_for_the_whole_body(self):
+        # an element alone is 2048 deep, which Jansson takes; inside the
+        # body's array it is 2049: the whole body is refused, no item-level 400
+        for name, body in (("arrays", b"[" + b"[" * 2048 + b"]" * 2048 + b"]"),
+                           ("a scalar", b"[" + b"[" * 2047 + b"1" + b"]" * 2047 + b"]"),
+                           ("after an item", b"[" + json.dumps(harness.event(5)).encode() +
+                            b"," + b'{"a":' * 2048 + b"1" + b"}" * 2048 + b"]")):
+            with self.case(body=name):
+                r, _ = self.assert_refused_then_served(400, body=body)
+                self.assertIn("maximum parsing depth reached", r.json["error"]["detail"])
+        # one level less is a batch: its items answered one by one
+        r, _ = self.cgi(b"[" + b"[" * 2047 + b"]" * 2047 + b"," +
+                        json.dumps(harness.event(6)).encode() + b"]")
+        self.assert_multistatus(r, [(None, 400), (6, 201)])
+
     def test_large_array_of_junk_items_is_answered_item_by_item(self):
         items = [None, 0, "", [], {}, {"event_ID": 1}] * 200
         r, _ = self.cgi(items)
