@@ -142,18 +142,28 @@ utf8_chars(const char *s)
 static const char *
 check_claims(const struct eb_config *cfg, const json_t *claims, time_t now, const char **user)
 {
-	double exp = 0, nbf = 0;
-	bool has_exp, has_nbf;
+	double exp = 0, nbf = 0, iat = 0, skew = (double)cfg->clock_skew_seconds;
+	double lifetime = (double)cfg->jwt_max_lifetime_seconds;
+	bool has_exp, has_nbf, has_iat;
 	const json_t *u;
 
 	if (!numeric_claim(claims, "exp", true, &exp, &has_exp))
 		return has_exp ? "exp is not a number" : "the token has no exp";
-	if ((double)now > exp + (double)cfg->clock_skew_seconds)
+	if ((double)now > exp + skew)
 		return "the token has expired";
 	if (!numeric_claim(claims, "nbf", false, &nbf, &has_nbf))
 		return "nbf is not a number";
-	if (has_nbf && (double)now + (double)cfg->clock_skew_seconds < nbf)
+	if (has_nbf && (double)now + skew < nbf)
 		return "the token is not valid yet";
+	if (!numeric_claim(claims, "iat", false, &iat, &has_iat))
+		return "iat is not a number";
+	if (has_iat && (double)now + skew < iat)
+		return "the token was issued in the future";
+	/* the issuer's clock may run ahead of ours by the skew */
+	if (lifetime > 0 && exp - (double)now > lifetime + skew)
+		return "the token's exp is further ahead than jwt_max_lifetime_seconds";
+	if (lifetime > 0 && has_iat && exp - iat > lifetime)
+		return "the token lives longer than jwt_max_lifetime_seconds";
 	if (cfg->jwt_issuer != NULL &&
 	    !claim_names(json_object_get(claims, "iss"), cfg->jwt_issuer, false))
 		return "the token's iss is not the configured issuer";
@@ -170,63 +180,98 @@ check_claims(const struct eb_config *cfg, const json_t *claims, time_t now, cons
 	return NULL;
 }
 
-/*
- * Whether the token's header names exactly the configured algorithm.  libjwt
- * matches "alg" without regard to case and trusts it, so the header is read
- * here first: RFC 7515 makes "alg" case-sensitive, and a token that names any
- * other algorithm (none, or HS* keyed with our RSA public key) never reaches
- * the signature check.
- */
-static bool
-header_alg_ok(const struct eb_config *cfg, const char *tok)
+/* The base64url segment seg[0..len) decoded into out (room for len
+ * bytes): its length, or -1 when it is not base64url. */
+static int
+b64url_decode(const char *seg, size_t len, unsigned char *out)
 {
-	size_t len = strcspn(tok, "."), b64_len = (len + 3) / 4 * 4;
-	unsigned char b64[AUTH_TOKEN_MAX + 4], raw[AUTH_TOKEN_MAX];
-	json_t *head, *alg;
+	size_t b64_len = (len + 3) / 4 * 4;
+	unsigned char b64[AUTH_TOKEN_MAX + 4];
 	int n;
-	bool ok;
 
-	memcpy(b64, tok, len);
+	if (len > AUTH_TOKEN_MAX)
+		return -1;
 	for (size_t i = 0; i < len; i++)
-		b64[i] = b64[i] == '-' ? '+' : b64[i] == '_' ? '/' : b64[i];
+		b64[i] = seg[i] == '-' ? '+' : seg[i] == '_' ? '/' : (unsigned char)seg[i];
 	memset(b64 + len, '=', b64_len - len);
-	n = EVP_DecodeBlock(raw, b64, (int)b64_len);
+	n = EVP_DecodeBlock(out, b64, (int)b64_len);
 	if (n < 0)
-		return false;
+		return -1;
 	n -= (int)(b64_len - len); /* EVP_DecodeBlock counts padding as zero bytes */
-	head = json_loadb((const char *)raw, n > 0 ? (size_t)n : 0, 0, NULL);
-	alg = json_object_get(head, "alg");
-	ok = json_is_string(alg) && strcmp(json_string_value(alg), jwt_alg_str(cfg->jwt_alg)) == 0;
-	json_decref(head);
-	return ok;
+	return n > 0 ? n : 0;
 }
 
-/* Decode and verify the signature with the configured key and algorithm. */
+/*
+ * The segment seg[0..len) as exactly one JSON object in UTF-8, or NULL: its
+ * decoded bytes are parsed whole (JSON_DISABLE_EOF_CHECK unset), so a NUL
+ * and whatever follows it, which libjwt's parse of a C string never sees,
+ * are refused, and so is a member given twice.
+ */
+static json_t *
+segment_object(const char *seg, size_t len)
+{
+	unsigned char raw[AUTH_TOKEN_MAX];
+	int n = b64url_decode(seg, len, raw);
+	json_t *obj = n >= 0 ? json_loadb((const char *)raw, (size_t)n, JSON_REJECT_DUPLICATES, NULL)
+			     : NULL;
+
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/*
+ * The header's checks, on its own bytes: a reason, or NULL.  libjwt matches
+ * "alg" without regard to case and trusts it, so the header is read here
+ * first: RFC 7515 makes "alg" case-sensitive, and a token that names any
+ * other algorithm (none, or HS* keyed with our RSA public key) never reaches
+ * the signature check.  No JWS extension is understood, so a token with a
+ * "crit" member is refused (RFC 7515 §4.1.11), whatever it lists.
+ */
+static const char *
+check_header(const struct eb_config *cfg, const char *tok)
+{
+	json_t *head = segment_object(tok, strcspn(tok, ".")), *alg = json_object_get(head, "alg");
+	const char *why = NULL;
+
+	if (head == NULL)
+		why = "the token's header is not one JSON object";
+	else if (!json_is_string(alg) || strcmp(json_string_value(alg), jwt_alg_str(cfg->jwt_alg)) != 0)
+		why = "the token's alg is not the configured algorithm";
+	else if (json_object_get(head, "crit") != NULL)
+		why = "the token's header has crit: no extension is understood";
+	json_decref(head);
+	return why;
+}
+
+/* Check the header, read the payload and verify the signature with the
+ * configured key and algorithm: a reason, or NULL with the claims. */
 static const char *
 verify_signature(const struct eb_config *cfg, const char *tok, json_t **claims)
 {
+	const char *payload = tok + strcspn(tok, ".") + 1, *why;
 	jwt_t *jwt = NULL;
-	char *json;
-	const char *why = NULL;
 
-	if (!header_alg_ok(cfg, tok))
-		return "the token's alg is not the configured algorithm";
+	*claims = NULL;
+	if ((why = check_header(cfg, tok)) != NULL)
+		return why;
+	/* the claims are the payload's own bytes, read whole, not libjwt's
+	 * reading of them */
+	*claims = segment_object(payload, strcspn(payload, "."));
+	if (*claims == NULL)
+		return "the token's payload is not one JSON object in UTF-8";
 	if (jwt_decode(&jwt, tok, cfg->jwt_key, (int)cfg->jwt_key_len) != 0 || jwt == NULL)
-		return "the token is malformed or its signature does not verify";
-	/* header_alg_ok saw the header; this guards libjwt's reading of it */
-	if (jwt_get_alg(jwt) != cfg->jwt_alg) {
-		jwt_free(jwt);
-		return "the token's alg is not the configured algorithm";
-	}
-	json = jwt_get_grants_json(jwt, NULL);
-	*claims = json != NULL ? json_loads(json, JSON_REJECT_DUPLICATES, NULL) : NULL;
-	if (!json_is_object(*claims)) {
+		why = "the token is malformed or its signature does not verify";
+	/* check_header saw the header; this guards libjwt's reading of it */
+	else if (jwt_get_alg(jwt) != cfg->jwt_alg)
+		why = "the token's alg is not the configured algorithm";
+	jwt_free(jwt);
+	if (why != NULL) {
 		json_decref(*claims);
 		*claims = NULL;
-		why = "the token's payload is not a JSON object";
 	}
-	free(json);
-	jwt_free(jwt);
 	return why;
 }
 

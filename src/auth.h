@@ -28,8 +28,10 @@ enum eb_err auth_api_key(const struct eb_config *cfg, const char *key);
 
 /*
  * Verify "Bearer <JWT>" at time now: signature with the configured key and
- * algorithm (the token's alg must equal it), exp and nbf within the clock
- * skew, iss and aud when configured, and a user claim.  On EB_OK *out holds
+ * algorithm (the token's alg must equal it, and no crit header), a header
+ * and a payload that are each exactly one JSON object, exp, nbf and iat
+ * within the clock skew, a lifetime within jwt_max_lifetime_seconds, iss
+ * and aud when configured, and a user claim.  On EB_OK *out holds
  * the claims (free with auth_principal_free).  Errors are
  * EB_ERR_TOKEN_MISSING (no bearer token sent), EB_ERR_TOKEN_INVALID, or
  * EB_ERR_INTERNAL when memory ran out during the check, with a reason in

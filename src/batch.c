@@ -178,15 +178,28 @@ skip_ws(const char *s, size_t len, size_t p)
 	return p;
 }
 
+/*
+ * Jansson's limit on nesting (JSON_PARSER_MAX_DEPTH in its load.c): every
+ * value, a scalar too, is one level deeper than the array or object it is
+ * in, and a body with a value deeper than this is refused whole ("maximum
+ * parsing depth reached").  An element parsed alone is one level less
+ * deep than in the body, so its depth is checked here; test-batch holds
+ * the two to agree at the edge.
+ */
+#define JSON_DEPTH_MAX 2048
+
 /* Where the element starting at p ends: the ',' or ']' after it at the
  * array's own level (or len).  Only brackets and strings matter; Jansson
- * checks everything inside. */
+ * checks everything inside.  *deepest gets the depth of its deepest value
+ * as Jansson counts it, the element itself being 1: exact for valid JSON,
+ * and for invalid JSON Jansson refuses the body anyway. */
 static size_t
-element_end(const char *s, size_t len, size_t p)
+element_end(const char *s, size_t len, size_t p, size_t *deepest)
 {
 	size_t depth = 0;
 	bool in_string = false;
 
+	*deepest = 1;
 	for (; p < len; p++) {
 		char c = s[p];
 		if (in_string) {
@@ -194,16 +207,22 @@ element_end(const char *s, size_t len, size_t p)
 				p++;
 			else if (c == '"')
 				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
 		} else if (c == '{' || c == '[') {
-			depth++;
+			if (++depth > *deepest)
+				*deepest = depth;
 		} else if (c == '}' || c == ']') {
 			if (depth == 0)
 				return p;
 			depth--;
-		} else if (c == ',' && depth == 0) {
-			return p;
+		} else if (c == ',') {
+			if (depth == 0)
+				return p;
+		} else if (c != ':' && !is_ws(c)) {
+			/* a scalar's byte (a string's quote, a member name's
+			 * too: its value is as deep) */
+			if (depth + 1 > *deepest)
+				*deepest = depth + 1;
+			in_string = c == '"';
 		}
 	}
 	return len;
@@ -250,7 +269,7 @@ read_element(struct batch *b, const char *body, size_t len, size_t p, size_t *en
 	enum item_scan_result r;
 	struct event_row scratch;
 	int32_t id;
-	size_t used, stop;
+	size_t used, stop, deepest;
 
 	if (store && !reserve(b, cap))
 		return ELEMENT_NO_MEMORY;
@@ -263,7 +282,9 @@ read_element(struct batch *b, const char *body, size_t len, size_t p, size_t *en
 		return *end < len && (body[*end] == ',' || body[*end] == ']') ? ELEMENT_READ
 									    : ELEMENT_INVALID;
 	}
-	if ((*end = stop = element_end(body, len, p)) == len)
+	/* too deep inside the body's own array: Jansson refuses the body */
+	if ((*end = stop = element_end(body, len, p, &deepest)) == len ||
+	    deepest + 1 > JSON_DEPTH_MAX)
 		return ELEMENT_INVALID;
 	while (stop > p && is_ws(body[stop - 1]))
 		stop--;

@@ -23,6 +23,8 @@
 
 #define LINE_MAX_LEN 8192
 #define KEY_FILE_MAX (64 * 1024)
+/* jwt_max_lifetime_seconds: one year at most (0, no limit, is allowed) */
+#define JWT_LIFETIME_MAX (366L * 86400)
 
 enum section { SEC_NONE, SEC_LIMITS, SEC_AUTH, SEC_DATABASES };
 
@@ -181,6 +183,12 @@ auth_key(struct parser *p, const char *key, const char *val)
 		if (!parse_long(p, key, val, 0, 86400, &n))
 			return false;
 		cfg->clock_skew_seconds = (long)n;
+		return true;
+	}
+	if (strcmp(key, "jwt_max_lifetime_seconds") == 0) {
+		if (!parse_long(p, key, val, 0, JWT_LIFETIME_MAX, &n))
+			return false;
+		cfg->jwt_max_lifetime_seconds = (long)n;
 		return true;
 	}
 	return fail(p, "unknown key '%s' in [auth]", key);
@@ -395,6 +403,7 @@ config_init(struct eb_config *cfg)
 	cfg->read_timeout_seconds = 30;
 	cfg->jwt_alg = JWT_ALG_HS256;
 	cfg->clock_skew_seconds = 60;
+	cfg->jwt_max_lifetime_seconds = 86400;
 }
 
 bool

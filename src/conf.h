@@ -36,6 +36,7 @@ struct eb_config {
 	char *jwt_user_claim;
 	char *jwt_database_claim;
 	long clock_skew_seconds;
+	long jwt_max_lifetime_seconds; /* exp at most this far ahead, and exp - iat; 0: no limit */
 
 	struct eb_database *databases;
 	size_t n_databases;

@@ -15,6 +15,7 @@ struct err_desc {
 
 static const struct err_desc errors[EB_ERR__COUNT] = {
 	[EB_OK] = {200, "urn:events-batch:ok", "OK"},
+	[EB_ERR_URI_TOO_LONG] = {414, "urn:events-batch:uri-too-long", "URI Too Long"},
 	[EB_ERR_NOT_FOUND] = {404, "urn:events-batch:not-found", "Not Found"},
 	[EB_ERR_METHOD] = {405, "urn:events-batch:method-not-allowed", "Method Not Allowed"},
 	[EB_ERR_USER_AGENT] = {403, "urn:events-batch:user-agent-required", "User-Agent Required"},
@@ -45,6 +46,7 @@ static const struct status_desc status_lines[] = {
 	{404, "404 Not Found"},
 	{405, "405 Method Not Allowed"},
 	{413, "413 Content Too Large"},
+	{414, "414 URI Too Long"},
 	{415, "415 Unsupported Media Type"},
 	{500, "500 Internal Server Error"},
 	{503, "503 Service Unavailable"},

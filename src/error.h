@@ -10,6 +10,7 @@
 
 enum eb_err {
 	EB_OK = 0,
+	EB_ERR_URI_TOO_LONG,       /* path longer than HTTP_PATH_MAX bytes */
 	EB_ERR_NOT_FOUND,          /* path does not end in /events-batch */
 	EB_ERR_METHOD,             /* not PUT */
 	EB_ERR_USER_AGENT,         /* User-Agent missing or empty */

@@ -26,7 +26,8 @@ struct request {
 	struct db_pool *pool;
 	const struct eb_transport *t;
 	char activity[UUID_TEXT_LEN + 1];
-	char path[HTTP_PATH_MAX];
+	char path[HTTP_PATH_MAX + 1]; /* as received: what is judged */
+	char instance[HTTP_PATH_TEXT_MAX]; /* the path as UTF-8 text, for the envelope */
 	const char *method;
 	const struct eb_database *db;
 	struct auth_principal who;
@@ -45,16 +46,23 @@ param(const struct request *r, const char *name)
 	return r->t->param(r->t->ctx, name);
 }
 
-/* Rows 1 to 7 of SPEC §4: who may do what, where. */
+/* The path's length, then rows 1 to 7 of SPEC §4: who may do what, where. */
 static enum eb_err
 check_caller(struct request *r)
 {
 	const char *ua = param(r, "HTTP_USER_AGENT");
 	const char *auth = param(r, "HTTP_AUTHORIZATION");
 	const char *dbname = param(r, "HTTP_VBASOFTWARE_DATABASE");
+	/* judged whole: a cut path could end in /events-batch when the
+	 * whole one does not */
+	bool whole = http_request_path(r->t, r->path);
 	enum eb_err err;
 
-	http_request_path(r->t, r->path);
+	http_path_text(r->path, r->instance);
+	if (!whole)
+		return snprintf(r->detail, sizeof(r->detail),
+				"the request path is longer than %d bytes", HTTP_PATH_MAX),
+		       EB_ERR_URI_TOO_LONG;
 	if (!http_path_matches(r->path))
 		return snprintf(r->detail, sizeof(r->detail), "no such resource; use PUT .../events-batch"),
 		       EB_ERR_NOT_FOUND;
@@ -208,10 +216,9 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 		status = 207;
 		resp_send_multistatus(t, r.response, r.response_len);
 	} else {
-		status = eb_err_status(err);
 		/* a failed batch reports no per-item outcome in the log either */
 		reset_results(&r);
-		resp_write_error(t, err, r.detail, r.path, r.activity, r.token_sent);
+		status = resp_write_error(t, err, r.detail, r.instance, r.activity, r.token_sent);
 	}
 	log_request(&r, status, started);
 	log_set_request(NULL, NULL, NULL);

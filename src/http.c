@@ -19,24 +19,76 @@ param_or_empty(const struct eb_transport *t, const char *name)
 	return v != NULL ? v : "";
 }
 
-void
-http_request_path(const struct eb_transport *t, char out[HTTP_PATH_MAX])
+/* Append s to out[*n..HTTP_PATH_MAX), counting in *n every byte it has,
+ * copied or not. */
+static void
+path_add(char out[HTTP_PATH_MAX + 1], size_t *n, const char *s, size_t len)
+{
+	if (*n < HTTP_PATH_MAX)
+		memcpy(out + *n, s, len < HTTP_PATH_MAX - *n ? len : HTTP_PATH_MAX - *n);
+	*n += len;
+}
+
+bool
+http_request_path(const struct eb_transport *t, char out[HTTP_PATH_MAX + 1])
 {
 	const char *script = param_or_empty(t, "SCRIPT_NAME");
 	const char *info = param_or_empty(t, "PATH_INFO");
 	const char *uri;
-	size_t n;
+	size_t n = 0;
 
 	if (*script != '\0' || *info != '\0') {
-		snprintf(out, HTTP_PATH_MAX, "%s%s", script, info);
-		return;
+		path_add(out, &n, script, strlen(script));
+		path_add(out, &n, info, strlen(info));
+	} else {
+		uri = param_or_empty(t, "REQUEST_URI");
+		path_add(out, &n, uri, strcspn(uri, "?"));
 	}
-	uri = param_or_empty(t, "REQUEST_URI");
-	n = strcspn(uri, "?");
-	if (n >= HTTP_PATH_MAX)
-		n = HTTP_PATH_MAX - 1;
-	memcpy(out, uri, n);
-	out[n] = '\0';
+	out[n < HTTP_PATH_MAX ? n : HTTP_PATH_MAX] = '\0';
+	return n <= HTTP_PATH_MAX;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (a byte >= 0x80), or of
+ * the maximal subpart of an ill-formed one (at least 1) as a negative
+ * number: Unicode §3.9's "U+FFFD substitution of maximal subparts", which
+ * Python, browsers and the WHATWG encoding standard follow too. */
+static long
+utf8_at(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xBF;
+	long n, i;
+
+	if (*p >= 0xC2 && *p <= 0xDF)
+		n = 2;
+	else if (*p >= 0xE0 && *p <= 0xEF)
+		n = 3, lo = *p == 0xE0 ? 0xA0 : 0x80, hi = *p == 0xED ? 0x9F : 0xBF;
+	else if (*p >= 0xF0 && *p <= 0xF4)
+		n = 4, lo = *p == 0xF0 ? 0x90 : 0x80, hi = *p == 0xF4 ? 0x8F : 0xBF;
+	else
+		return -1;
+	for (i = 1; i < n; i++, lo = 0x80, hi = 0xBF)
+		if (p[i] < lo || p[i] > hi) /* the NUL at the end stops it too */
+			return -i;
+	return n;
+}
+
+void
+http_path_text(const char *path, char out[HTTP_PATH_TEXT_MAX])
+{
+	const unsigned char *p = (const unsigned char *)path;
+	char *o = out;
+
+	while (*p != '\0') {
+		long n = *p < 0x80 ? 1 : utf8_at(p);
+		if (n > 0) {
+			memcpy(o, p, (size_t)n);
+			o += n, p += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
+			o += 3, p += -n;
+		}
+	}
+	*o = '\0';
 }
 
 bool
@@ -123,7 +175,12 @@ http_content_type_ok(const char *content_type)
 	return params_ok(p);
 }
 
-/* CONTENT_LENGTH as a number; -1 when absent or empty, -2 when malformed. */
+/* A CONTENT_LENGTH above this is counted as LENGTH_HUGE + 1: it is still
+ * a number, and over any max_body_bytes (at most 2^30). */
+#define LENGTH_HUGE (1LL << 50)
+
+/* CONTENT_LENGTH as a number (LENGTH_HUGE + 1 for anything larger); -1
+ * when absent or empty, -2 when malformed. */
 static long long
 content_length(const struct eb_transport *t)
 {
@@ -133,11 +190,11 @@ content_length(const struct eb_transport *t)
 	if (v == NULL || *v == '\0')
 		return -1;
 	for (const char *p = v; *p; p++) {
-		if (!isdigit((unsigned char)*p) || n > (1LL << 50))
+		if (!isdigit((unsigned char)*p))
 			return -2;
-		n = n * 10 + (*p - '0');
+		n = n > LENGTH_HUGE ? n : n * 10 + (*p - '0');
 	}
-	return n;
+	return n > LENGTH_HUGE ? LENGTH_HUGE + 1 : n;
 }
 
 enum eb_err
@@ -155,8 +212,9 @@ http_read_body(const struct eb_transport *t, long long max, char **body, size_t 
 		return EB_ERR_BAD_LENGTH;
 	}
 	if (declared > max) {
-		snprintf(detail, detail_len, "the body of %lld bytes exceeds the limit of %lld bytes",
-			 declared, max);
+		snprintf(detail, detail_len, "the body of %s%lld bytes exceeds the limit of %lld bytes",
+			 declared > LENGTH_HUGE ? "more than " : "",
+			 declared > LENGTH_HUGE ? LENGTH_HUGE : declared, max);
 		return EB_ERR_BODY_TOO_LARGE;
 	}
 	/* without a length, read until the end, one byte past max to notice */

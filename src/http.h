@@ -11,13 +11,26 @@
 #include "error.h"
 #include "transport.h"
 
+/* Longest request path served, in bytes: a longer one is 414. */
 #define HTTP_PATH_MAX 2048
 
 /*
  * The request path: SCRIPT_NAME + PATH_INFO, or REQUEST_URI without its query
- * when both are empty.  Truncated to fit out (HTTP_PATH_MAX bytes).
+ * when both are empty, NUL-terminated in out.  False when it is longer than
+ * HTTP_PATH_MAX bytes: out then holds its first HTTP_PATH_MAX bytes.
  */
-void http_request_path(const struct eb_transport *t, char out[HTTP_PATH_MAX]);
+bool http_request_path(const struct eb_transport *t, char out[HTTP_PATH_MAX + 1]);
+
+/* Room for http_path_text: every byte of a path may become 3. */
+#define HTTP_PATH_TEXT_MAX (3 * HTTP_PATH_MAX + 1)
+
+/*
+ * A path from http_request_path as UTF-8 text for a response ("instance"):
+ * the path itself when it is UTF-8, else each ill-formed part (as Unicode
+ * §3.9 delimits it) replaced by U+FFFD.  The bytes that are judged stay the
+ * path's own.
+ */
+void http_path_text(const char *path, char out[HTTP_PATH_TEXT_MAX]);
 
 /* Whether path ends in "/events-batch", with one optional trailing '/'. */
 bool http_path_matches(const char *path);
@@ -29,9 +42,9 @@ bool http_path_matches(const char *path);
 bool http_content_type_ok(const char *content_type);
 
 /*
- * Read the body.  With CONTENT_LENGTH: over max is EB_ERR_BODY_TOO_LARGE
- * before anything is read; a malformed value, or a body shorter than it,
- * is EB_ERR_BAD_LENGTH.  Without: read to the end, and over max is
+ * Read the body.  With CONTENT_LENGTH: over max (however many digits it
+ * has) is EB_ERR_BODY_TOO_LARGE before anything is read; a value that is
+ * not all digits, or a body shorter than it, is EB_ERR_BAD_LENGTH.  Without: read to the end, and over max is
  * EB_ERR_BODY_TOO_LARGE.  *body is NUL-terminated, malloc'd; the caller
  * frees it.  detail receives a sentence for the client.
  */

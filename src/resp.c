@@ -15,11 +15,14 @@
 /* Seconds a client should wait before retrying a 503. */
 #define RETRY_AFTER_SECONDS "5"
 
-static const char fallback_body[] =
-	"{\"data\": null, \"error\": {\"type\": \"urn:events-batch:internal-error\", "
-	"\"title\": \"Internal Server Error\", \"status\": 500, "
-	"\"detail\": \"out of memory building the response\", \"instance\": null}, "
-	"\"debug\": {\"activityID\": null}}";
+/* The envelope of a 500 when memory ran out building the real one: made
+ * without allocating, around the request's instance and activity id. */
+static const char fallback_head[] =
+	"{\"data\":null,\"error\":{\"type\":\"urn:events-batch:internal-error\","
+	"\"title\":\"Internal Server Error\",\"status\":500,"
+	"\"detail\":\"out of memory building the response\",\"instance\":";
+static const char fallback_middle[] = "},\"debug\":{\"activityID\":";
+static const char fallback_tail[] = "}}";
 
 /* Headers, a blank line, then the body, in one write where possible. */
 static bool
@@ -40,24 +43,59 @@ send(const struct eb_transport *t, const char *status_line, const char *extra,
 	return t->write(t->ctx, head, (size_t)n) && t->write(t->ctx, body, len);
 }
 
-/* Dump root (stealing it) and send it; a static 500 when memory runs out. */
-static bool
-send_json(const struct eb_transport *t, const char *status_line, const char *extra, json_t *root)
-{
-	size_t len = root ? json_dumpb(root, NULL, 0, JSON_COMPACT) : 0;
-	char *body = len ? malloc(len) : NULL;
-	bool ok;
+/* Pieces of s that out_json_escape writes at a time: its room for them
+ * is on the stack. */
+#define ESCAPE_PIECE 256
 
-	if (body == NULL || json_dumpb(root, body, len, JSON_COMPACT) != len) {
-		free(body);
-		json_decref(root);
-		return send(t, "500 Internal Server Error", "", fallback_body,
-			    sizeof(fallback_body) - 1);
+/* s as a JSON string: its length, and when t is not NULL, written to t in
+ * pieces (false when a write fails). */
+static bool
+json_string_pieces(const struct eb_transport *t, const char *s, size_t *len)
+{
+	char room[OUT_JSON_STRING_MAX(ESCAPE_PIECE)];
+	size_t n = strlen(s);
+
+	*len = 2;
+	if (t != NULL && !t->write(t->ctx, "\"", 1))
+		return false;
+	for (size_t i = 0; i < n; i += ESCAPE_PIECE) {
+		size_t piece = n - i < ESCAPE_PIECE ? n - i : ESCAPE_PIECE;
+		/* without the quotes out_json_escape puts around each piece */
+		size_t got = (size_t)(out_json_escape(room, s + i, piece) - room) - 2;
+		*len += got;
+		if (t != NULL && !t->write(t->ctx, room + 1, got))
+			return false;
 	}
-	json_decref(root);
-	ok = send(t, status_line, extra, body, len);
-	free(body);
-	return ok;
+	return t == NULL || t->write(t->ctx, "\"", 1);
+}
+
+/* The 500 envelope for when memory runs out, sent without allocating;
+ * instance and activity are UTF-8 text. */
+static bool
+send_fallback(const struct eb_transport *t, const char *instance, const char *activity)
+{
+	char head[512];
+	size_t inst_len, act_len;
+	int n;
+
+	json_string_pieces(NULL, instance, &inst_len);
+	json_string_pieces(NULL, activity, &act_len);
+	n = snprintf(head, sizeof(head),
+		     "Status: 500 Internal Server Error\r\n"
+		     "Content-Type: application/json; charset=utf-8\r\n"
+		     "Content-Length: %zu\r\n"
+		     "Cache-Control: no-store\r\n"
+		     "\r\n",
+		     sizeof(fallback_head) - 1 + inst_len + sizeof(fallback_middle) - 1 + act_len +
+			     sizeof(fallback_tail) - 1);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return false;
+	return t->write(t->ctx, head, (size_t)n) &&
+	       t->write(t->ctx, fallback_head, sizeof(fallback_head) - 1) &&
+	       json_string_pieces(t, instance, &inst_len) &&
+	       t->write(t->ctx, fallback_middle, sizeof(fallback_middle) - 1) &&
+	       json_string_pieces(t, activity, &act_len) &&
+	       t->write(t->ctx, fallback_tail, sizeof(fallback_tail) - 1);
 }
 
 static const char *
@@ -66,6 +104,10 @@ extra_headers(enum eb_err err, bool token_sent)
 	switch (err) {
 	case EB_ERR_METHOD:
 		return "Allow: PUT\r\n";
+	case EB_ERR_API_KEY:
+		/* RFC 9110 §15.5.2: every 401 carries a challenge; the key was
+		 * wrong, so no token was judged and no error is named */
+		return "WWW-Authenticate: Bearer realm=\"events-batch\"\r\n";
 	case EB_ERR_TOKEN_MISSING:
 	case EB_ERR_TOKEN_INVALID:
 		return token_sent ? "WWW-Authenticate: Bearer realm=\"events-batch\", error=\"invalid_token\"\r\n"
@@ -77,17 +119,11 @@ extra_headers(enum eb_err err, bool token_sent)
 	}
 }
 
-static json_t *
-debug_object(const char *activity)
-{
-	return json_pack("{s:s?}", "activityID", activity);
-}
-
-bool
+int
 resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
 		 const char *instance, const char *activity, bool token_sent)
 {
-	json_t *root = json_pack("{s:n, s:{s:s, s:s, s:i, s:s, s:s?}, s:o}",
+	json_t *root = json_pack("{s:n, s:{s:s, s:s, s:i, s:s, s:s}, s:{s:s}}",
 				 "data",
 				 "error",
 				 "type", eb_err_type(err),
@@ -95,9 +131,20 @@ resp_write_error(const struct eb_transport *t, enum eb_err err, const char *deta
 				 "status", eb_err_status(err),
 				 "detail", detail ? detail : "",
 				 "instance", instance,
-				 "debug", debug_object(activity));
+				 "debug", "activityID", activity);
+	size_t len = root ? json_dumpb(root, NULL, 0, JSON_COMPACT) : 0;
+	char *body = len ? malloc(len) : NULL;
 
-	return send_json(t, eb_err_status_line(err), extra_headers(err, token_sent), root);
+	if (body == NULL || json_dumpb(root, body, len, JSON_COMPACT) != len) {
+		free(body);
+		json_decref(root);
+		send_fallback(t, instance, activity);
+		return 500;
+	}
+	json_decref(root);
+	send(t, eb_err_status_line(err), extra_headers(err, token_sent), body, len);
+	free(body);
+	return eb_err_status(err);
 }
 
 static const char *

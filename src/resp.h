@@ -15,10 +15,12 @@
  * A request-level failure: {"data": null, "error": RFC 7807 problem,
  * "debug": {"activityID"}} with the status of err and the headers it calls
  * for (Allow, WWW-Authenticate, Retry-After).  token_sent picks the RFC 6750
- * challenge for EB_ERR_TOKEN_*.
+ * challenge for EB_ERR_TOKEN_*.  instance (the request path) and activity
+ * must be UTF-8.  When memory runs out, a 500 envelope with the same
+ * instance and activity is sent instead.  Returns the status sent.
  */
-bool resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
-		      const char *instance, const char *activity, bool token_sent);
+int resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
+		     const char *instance, const char *activity, bool token_sent);
 
 /*
  * The 207 body, one entry per item in order: built before the batch commits,

@@ -23,6 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.jwt_user_claim = "sub",
 		.jwt_database_claim = "dbs",
 		.clock_skew_seconds = 60,
+		.jwt_max_lifetime_seconds = 86400,
 	};
 	char *header = malloc(size + 1), detail[256];
 	struct auth_principal who;

@@ -202,7 +202,7 @@ class AuthCase(unittest.TestCase):
     def refused(self, sb, env, status, challenge=None, body=None):
         """Refused with the §6 envelope, nothing written. challenge: for 401 on
         the token, the exact WWW-Authenticate value; 'api-key' for a 401 on the
-        API key (the token was never judged)."""
+        API key (the token was never judged: the challenge without an error)."""
         before = sb.rows()
         self.assertGreaterEqual(len(before), len(EXISTING))
         resp, err = self.run_cgi(sb, env, self.attack_body() if body is None else body)
@@ -220,7 +220,8 @@ class AuthCase(unittest.TestCase):
         self.assertEqual(e["instance"], PATH)
         self.assertEqual(str(uuid.UUID(j["debug"]["activityID"])), j["debug"]["activityID"])
         if challenge == "api-key":
-            self.assertNotIn("invalid_token", resp.headers.get("www-authenticate", ""))
+            # RFC 9110 §15.5.2: a challenge on every 401, naming no token error
+            self.assertEqual(resp.headers.get("www-authenticate"), CHALLENGE)
         elif challenge is not None:
             self.assertEqual(resp.headers.get("www-authenticate"), challenge)
         self.assertEqual(sb.rows(), before, "a refused request changed the database")
@@ -371,6 +372,24 @@ class BadTokenCatalogue(AuthCase):
         # (jwt_get_alg() == configured) lets it through: a program bug.
         self.refused_token(self.sb, bearer(self.py_hs(header={"alg": "hs256"})))
 
+    # -- header extensions: RFC 7515 §4.1.11, a crit the recipient does not
+    # understand MUST be refused, and none is understood
+
+    def test_crit_header_naming_a_registered_claim(self):
+        self.refused_token(self.sb, bearer(self.py_hs(
+            header={"alg": "HS256", "typ": "JWT", "crit": ["exp"], "exp": now() + 3600})))
+
+    def test_crit_header_b64_false(self):
+        # RFC 7797: an extension that changes what the signature covers
+        self.refused_token(self.sb, bearer(self.py_hs(
+            header={"alg": "HS256", "b64": False, "crit": ["b64"]})))
+
+    def test_crit_header_empty_list(self):
+        self.refused_token(self.sb, bearer(self.py_hs(header={"alg": "HS256", "crit": []})))
+
+    def test_header_member_given_twice(self):
+        self.refused_token(self.sb, bearer(self.py_hs(header='{"alg":"HS256","alg":"HS256"}')))
+
     # -- signature
 
     def test_tampered_payload(self):
@@ -423,6 +442,30 @@ class BadTokenCatalogue(AuthCase):
         payload = ('{"sub":"%s","iss":"%s","aud":"%s","exp":%d,"exp":%d}'
                    % (USER, ISSUER, AUDIENCE, now() + 3600, now() - 3600))
         self.refused_token(self.sb, bearer(self.py_hs(payload=payload)))
+
+    # -- iat and the lifetime (jwt_max_lifetime_seconds, by default 86400)
+
+    def test_a_day_long_token_issued_now_accepted(self):
+        self.accepted_token(self.sb, self.good(iat=now(), exp=now() + 86400))
+
+    def test_exp_further_ahead_than_the_lifetime(self):
+        self.refused_token(self.sb, bearer(self.good(exp=now() + 86400 + 600)))
+
+    def test_exp_further_ahead_than_the_lifetime_without_iat(self):
+        self.refused_token(self.sb, bearer(self.good(exp=now() + 10 * 365 * 86400)))
+
+    def test_exp_minus_iat_longer_than_the_lifetime(self):
+        # exp itself is less than a day ahead: only iat tells how long it lives
+        self.refused_token(self.sb, bearer(self.good(iat=now() - 7200, exp=now() + 86400 - 3600)))
+
+    def test_iat_in_the_future_beyond_skew(self):
+        self.refused_token(self.sb, bearer(self.good(iat=now() + 600)))
+
+    def test_iat_in_the_future_within_skew_accepted(self):
+        self.accepted_token(self.sb, self.good(iat=now() + 20))
+
+    def test_iat_as_string(self):
+        self.refused_token(self.sb, bearer(self.good(iat=str(now()))))
 
     # -- issuer and audience
 
@@ -517,6 +560,29 @@ class BadTokenCatalogue(AuthCase):
 
     def test_payload_is_a_json_string(self):
         self.refused_token(self.sb, bearer(self.py_hs(payload='"%s"' % USER)))
+
+    def test_payload_with_garbage_after_a_nul(self):
+        # correctly signed; libjwt reads the payload as a C string and
+        # would stop at the NUL
+        payload = json.dumps(self.claims()).encode() + b"\0garbage"
+        self.refused_token(self.sb, bearer(self.py_hs(payload=payload)))
+
+    def test_payload_with_a_nul_at_its_end(self):
+        self.refused_token(self.sb, bearer(self.py_hs(
+            payload=json.dumps(self.claims()).encode() + b"\0")))
+
+    def test_payload_with_a_second_object(self):
+        self.refused_token(self.sb, bearer(self.py_hs(
+            payload=json.dumps(self.claims()).encode() + b'{"sub":"admin"}')))
+
+    def test_payload_with_trailing_whitespace_accepted(self):
+        self.accepted_token(self.sb, self.py_hs(
+            payload=json.dumps(self.claims()).encode() + b" \r\n\t"))
+
+    def test_payload_with_a_claim_given_twice(self):
+        payload = ('{"sub":"%s","sub":"admin","iss":"%s","aud":"%s","exp":%d}'
+                   % (USER, ISSUER, AUDIENCE, now() + 3600))
+        self.refused_token(self.sb, bearer(self.py_hs(payload=payload)))
 
     def test_payload_not_utf8(self):
         self.refused_token(self.sb, bearer(self.py_hs(
@@ -723,6 +789,18 @@ class Algorithms(AuthCase):
         self.accepted_token(self.sb, self.sb.token({"exp": now() - 300}))
         self.accepted_token(self.sb, self.sb.token({"nbf": now() + 300}))
         self.refused_token(self.sb, bearer(self.sb.token({"exp": now() - 3600})))
+
+    def test_max_lifetime_zero_sets_no_limit(self):
+        self.configure("HS256", self.sb.key_path, jwt_max_lifetime_seconds="0")
+        self.accepted_token(self.sb, self.sb.token({"iat": now(), "exp": now() + 10 * 365 * 86400}))
+        # a token issued in the future is still refused
+        self.refused_token(self.sb, bearer(self.sb.token({"iat": now() + 600})))
+
+    def test_max_lifetime_configured_shorter(self):
+        self.configure("HS256", self.sb.key_path, jwt_max_lifetime_seconds="600")
+        self.accepted_token(self.sb, self.sb.token({"exp": now() + 600}))
+        self.refused_token(self.sb, bearer(self.sb.token({"exp": now() + 3600})))
+        self.refused_token(self.sb, bearer(self.sb.token({"iat": now() - 300, "exp": now() + 400})))
 
     def test_no_issuer_or_audience_configured_accepts_any(self):
         self.configure("HS256", self.sb.key_path)

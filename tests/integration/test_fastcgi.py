@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,6 +59,7 @@ def wait_listening(port, proc=None):
 # --- a minimal FastCGI client (responder role), for exact control -----------
 
 FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT = 1, 3, 4, 5, 6
+FCGI_STDERR = 7
 
 
 def fcgi_record(rtype, content=b"", req_id=1):
@@ -67,7 +69,8 @@ def fcgi_record(rtype, content=b"", req_id=1):
 def fcgi_params(params):
     out = b""
     for k, v in params.items():
-        k, v = k.encode(), v.encode()
+        # a str holding surrogateescape'd bytes (not UTF-8) goes as those bytes
+        k, v = k.encode(), v.encode("utf-8", "surrogateescape")
         for n in (len(k), len(v)):
             out += bytes([n]) if n < 128 else struct.pack("!I", n | 0x80000000)
         out += k + v
@@ -84,8 +87,9 @@ def fcgi_stdin(data):
 open_sockets = harness.open_sockets
 
 
-def fcgi_read_response(sock):
-    """Read records until END_REQUEST; returns (stdout bytes, app status)."""
+def fcgi_read_response(sock, stderr=None):
+    """Read records until END_REQUEST; returns (stdout bytes, app status).
+    stderr, a list, gets the FCGI_STDERR contents (the log lines)."""
     buf, stdout = b"", b""
 
     def need(n):
@@ -102,6 +106,8 @@ def fcgi_read_response(sock):
         content, buf = buf[8:8 + clen], buf[8 + clen + plen:]
         if rtype == FCGI_STDOUT:
             stdout += content
+        elif rtype == FCGI_STDERR and stderr is not None:
+            stderr.append(content)
         elif rtype == FCGI_END_REQUEST:
             return stdout, struct.unpack("!I", content[:4])[0]
 
@@ -578,6 +584,106 @@ class DatabaseGoneTest(FcgiCase):
         self.assert_multistatus(r, [(1, 201)])
         self.assertEqual(self.ids(), [1])
         self.assertEqual(len(self.pids(self.request_lines(self.worker_log(log)))), 1)
+
+
+class HostileInputTest(FcgiCase):
+    """Hostile input sent to a --listen worker by the FastCGI client above
+    (exact bytes in the params): each request gets the status of the check
+    that fails it, writes nothing, and the same worker serves a good
+    request right after it."""
+
+    def setUp(self):
+        super().setUp()
+        if CGI_FCGI is None:
+            self.skipTest("cgi-fcgi (libfcgi-bin) not installed")
+        self.proc, self.conn, self.log = self.start_listen()
+        r = self.cgi_fcgi(self.conn, [harness.event(1, subject="seeded")])
+        self.assert_multistatus(r, [(1, 201)])
+        self.next_id = 100
+
+    def raw_request(self, body, **over):
+        """One request with the good request's params changed by over
+        (CONTENT_LENGTH too), the body and the end of stdin in one send."""
+        if not isinstance(body, (bytes, bytearray)):
+            body = json.dumps(body).encode()
+        params = self.fcgi_env(body)
+        params.update(over)
+        params = {k: v for k, v in params.items() if v is not None}
+        host, port = self.conn.rsplit(":", 1)
+        s = socket.create_connection((host, int(port)), timeout=harness.scaled(60))
+        try:
+            s.sendall(fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0)) +
+                      fcgi_params(params) + fcgi_stdin(body) + fcgi_record(FCGI_STDIN))
+            err = []
+            out, _ = fcgi_read_response(s, err)
+        finally:
+            s.close()
+        # the log lines, where cgi_fcgi puts those of the requests it sends
+        with open(self.fcgi_stderr_log(), "ab") as f:
+            f.write(b"".join(err))
+        return harness.parse_cgi(out)
+
+    def assert_refused_then_served(self, status, body=None, instance=None, **over):
+        before = self.sb.rows()
+        r = self.raw_request([harness.event(1, subject="changed"), harness.event(2)]
+                             if body is None else body, **over)
+        self.assert_error(r, status, instance)
+        self.assertEqual(self.sb.rows(), before, "a refused request changed the database")
+        self.next_id += 1
+        good = self.cgi_fcgi(self.conn, [harness.event(self.next_id)])
+        self.assert_multistatus(good, [(self.next_id, 201)])
+        self.assertIsNone(self.proc.poll(), "the worker exited")
+        lines = self.request_lines(self.worker_log(self.log))
+        self.assertEqual(self.pids(lines), {str(self.proc.pid)})
+        return r
+
+    def test_path_over_2048_bytes_is_414(self):
+        attack = "/" + "a" * 2033 + "/events-batch/../../admin"
+        r = self.assert_refused_then_served(414, instance=attack[:2048], SCRIPT_NAME=attack)
+        self.assertEqual(r.json["error"]["type"], "urn:events-batch:uri-too-long")
+        self.assert_refused_then_served(414, instance=attack[:2048], SCRIPT_NAME="",
+                                        REQUEST_URI=attack)
+
+    def test_path_bytes_that_are_not_utf8_keep_the_status_of_the_failing_check(self):
+        for raw, over, status in ((b"/\xff/events-batch", {"REQUEST_METHOD": "GET"}, 405),
+                                  (b"/\xc0\xaf/events-batch", {"HTTP_X_API_KEY": "nope"}, 401),
+                                  (b"/\xed\xa0\x80", {}, 404)):
+            with self.case(path=raw):
+                r = self.assert_refused_then_served(
+                    status, instance=raw.decode("utf-8", "replace"),
+                    SCRIPT_NAME=raw.decode("utf-8", "surrogateescape"), **over)
+                if status == 401:
+                    self.assertEqual(r.headers.get("www-authenticate"),
+                                     'Bearer realm="events-batch"')
+        text = self.worker_log(self.log)
+        self.assertEqual([re.search(r" status=(\d+)", l).group(1)
+                          for l in self.request_lines(text)][-6::2], ["405", "401", "404"], text)
+
+    def test_tokens_with_crit_a_nul_in_the_payload_or_too_long_a_life_are_401(self):
+        now = int(time.time())
+        claims = {"sub": harness.USER, "exp": now + 3600}
+        plain = {"alg": "HS256", "typ": "JWT"}
+        for name, header, payload in (
+                ("crit", dict(plain, crit=["exp"]), claims),
+                ("bytes after a NUL", plain, json.dumps(claims).encode() + b"\0garbage"),
+                ("exp a month ahead", plain, dict(claims, exp=now + 30 * 86400)),
+                ("exp - iat over a day", plain, dict(claims, iat=now - 7200,
+                                                     exp=now + 86400 - 3600)),
+                ("iat in the future", plain, dict(claims, iat=now + 600))):
+            with self.case(token=name):
+                r = self.assert_refused_then_served(
+                    401, HTTP_AUTHORIZATION="Bearer " + self.sb.hand_token(header, payload))
+                self.assertEqual(r.headers.get("www-authenticate"),
+                                 'Bearer realm="events-batch", error="invalid_token"')
+
+    def test_nesting_one_level_past_jansson_limit_is_400_for_the_whole_body(self):
+        r = self.assert_refused_then_served(400, body=b"[" + b"[" * 2048 + b"]" * 2048 + b"]")
+        self.assertIn("maximum parsing depth reached", r.json["error"]["detail"])
+
+    def test_content_length_of_any_number_of_digits_over_the_limit_is_413(self):
+        for length in (str(2 ** 64), "9" * 30):
+            with self.case(content_length=length):
+                self.assert_refused_then_served(413, CONTENT_LENGTH=length)
 
 
 class ListenTest(FcgiCase):

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "auth.h"
@@ -61,6 +63,140 @@ check(const char *claims, char *user, size_t user_len)
 		snprintf(user, user_len, "%s", who.user ? who.user : "");
 	auth_principal_free(&who);
 	return err;
+}
+
+/* data[0..len) in base64url without padding, appended at out. */
+static char *
+b64url(char *out, const unsigned char *data, size_t len)
+{
+	int n = EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+
+	for (int i = 0; i < n; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	while (n > 0 && out[n - 1] == '=')
+		n--;
+	out[n] = '\0';
+	return out + n;
+}
+
+/* "Bearer <token>" for a header and payload of any bytes (libjwt makes
+ * neither a crit header nor a NUL in the payload), signed with HS256. */
+static void
+hand_signed(char *out, const char *header, const char *payload, size_t payload_len)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mac_len = 0;
+	char *input = out + 7, *p;
+
+	strcpy(out, "Bearer ");
+	p = b64url(input, (const unsigned char *)header, strlen(header));
+	*p++ = '.';
+	p = b64url(p, (const unsigned char *)payload, payload_len);
+	HMAC(EVP_sha256(), secret, sizeof(secret) - 1, (const unsigned char *)input,
+	     (size_t)(p - input), mac, &mac_len);
+	*p++ = '.';
+	b64url(p, mac, mac_len);
+}
+
+/* Check a hand-signed token; returns the error. */
+static enum eb_err
+check_raw(const char *header, const char *payload, size_t payload_len)
+{
+	char bearer[8192], detail[256];
+	struct auth_principal who;
+	enum eb_err err;
+
+	hand_signed(bearer, header, payload, payload_len);
+	err = auth_bearer(&cfg, bearer, NOW, &who, detail, sizeof(detail));
+	auth_principal_free(&who);
+	return err;
+}
+
+#define CLAIMS "{\"sub\": \"a\", \"exp\": 1800000100}"
+#define HS256_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+
+/* A literal payload, NULs and all. */
+#define RAW(text) text, sizeof(text) - 1
+
+static void
+test_a_crit_header_is_refused_whatever_it_lists(void **state)
+{
+	(void)state;
+	reset_config();
+	/* the reference: signed by hand, without crit */
+	assert_int_equal(check_raw(HS256_HEADER, RAW(CLAIMS)), EB_OK);
+	assert_int_equal(check_raw("{\"alg\":\"HS256\",\"crit\":[\"exp\"],\"exp\":1}", RAW(CLAIMS)),
+			 EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw("{\"alg\":\"HS256\",\"b64\":false,\"crit\":[\"b64\"]}", RAW(CLAIMS)),
+			 EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw("{\"alg\":\"HS256\",\"crit\":[]}", RAW(CLAIMS)), EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw("{\"alg\":\"HS256\",\"crit\":null}", RAW(CLAIMS)),
+			 EB_ERR_TOKEN_INVALID);
+	/* a header member given twice, or a header that is not one object */
+	assert_int_equal(check_raw("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", RAW(CLAIMS)),
+			 EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER "\n", RAW(CLAIMS)), EB_OK);
+	assert_int_equal(check_raw(HS256_HEADER "{}", RAW(CLAIMS)), EB_ERR_TOKEN_INVALID);
+}
+
+static void
+test_the_payload_is_exactly_one_json_object_in_utf8(void **state)
+{
+	(void)state;
+	reset_config();
+	/* libjwt reads a C string: what follows a NUL never reaches it */
+	assert_int_equal(check_raw(HS256_HEADER, RAW(CLAIMS "\0garbage")), EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER, RAW(CLAIMS "\0")), EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER, RAW(CLAIMS " \r\n\t")), EB_OK);
+	assert_int_equal(check_raw(HS256_HEADER, RAW(CLAIMS "{}")), EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER, RAW(CLAIMS " x")), EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER, RAW("\xef\xbb\xbf" CLAIMS)), EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER, RAW("[" CLAIMS "]")), EB_ERR_TOKEN_INVALID);
+	/* a claim that is not UTF-8, holds a NUL, or is given twice */
+	assert_int_equal(check_raw(HS256_HEADER, RAW("{\"sub\": \"a\", \"x\": \"\xff\", "
+						     "\"exp\": 1800000100}")),
+			 EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER, RAW("{\"sub\": \"a\", \"x\": \"\\u0000\", "
+						     "\"exp\": 1800000100}")),
+			 EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check_raw(HS256_HEADER, RAW("{\"sub\": \"a\", \"sub\": \"b\", "
+						     "\"exp\": 1800000100}")),
+			 EB_ERR_TOKEN_INVALID);
+	/* the reference for those three: an unknown claim is fine */
+	assert_int_equal(check_raw(HS256_HEADER, RAW("{\"sub\": \"a\", \"x\": \"\\u00e9\", "
+						     "\"exp\": 1800000100}")),
+			 EB_OK);
+}
+
+static void
+test_lifetime_and_iat(void **state)
+{
+	(void)state;
+	reset_config();
+	cfg.jwt_max_lifetime_seconds = 86400;
+	/* exp at most the lifetime ahead, allowing the skew (60) */
+	assert_int_equal(check("{\"sub\": \"a\", \"exp\": 1800086460}", NULL, 0), EB_OK);
+	assert_int_equal(check("{\"sub\": \"a\", \"exp\": 1800086461}", NULL, 0),
+			 EB_ERR_TOKEN_INVALID);
+	/* exp - iat at most the lifetime */
+	assert_int_equal(check("{\"sub\": \"a\", \"iat\": 1799999900, \"exp\": 1800086300}", NULL, 0),
+			 EB_OK);
+	assert_int_equal(check("{\"sub\": \"a\", \"iat\": 1799999899, \"exp\": 1800086300}", NULL, 0),
+			 EB_ERR_TOKEN_INVALID);
+	/* iat in the future beyond the skew; iat must be a number */
+	assert_int_equal(check("{\"sub\": \"a\", \"iat\": 1800000060, \"exp\": 1800000100}", NULL, 0),
+			 EB_OK);
+	assert_int_equal(check("{\"sub\": \"a\", \"iat\": 1800000061, \"exp\": 1800000100}", NULL, 0),
+			 EB_ERR_TOKEN_INVALID);
+	assert_int_equal(check("{\"sub\": \"a\", \"iat\": \"1800000000\", \"exp\": 1800000100}", NULL,
+			       0),
+			 EB_ERR_TOKEN_INVALID);
+	/* 0: no limit on the lifetime, the future iat still refused */
+	cfg.jwt_max_lifetime_seconds = 0;
+	assert_int_equal(check("{\"sub\": \"a\", \"iat\": 1000000000, \"exp\": 2100000000}", NULL, 0),
+			 EB_OK);
+	assert_int_equal(check("{\"sub\": \"a\", \"iat\": 1800000061, \"exp\": 1800000100}", NULL, 0),
+			 EB_ERR_TOKEN_INVALID);
 }
 
 static void
@@ -278,6 +414,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_issuer_and_audience),
 	cmocka_unit_test(test_user_claim_must_fit),
 	cmocka_unit_test(test_algorithm_is_pinned),
+	cmocka_unit_test(test_a_crit_header_is_refused_whatever_it_lists),
+	cmocka_unit_test(test_the_payload_is_exactly_one_json_object_in_utf8),
+	cmocka_unit_test(test_lifetime_and_iat),
 	cmocka_unit_test(test_bearer_scheme_parsing),
 	cmocka_unit_test(test_scheme_is_case_insensitive),
 	cmocka_unit_test(test_database_claim),

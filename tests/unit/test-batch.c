@@ -241,8 +241,89 @@ too_many_items_are_counted_after_the_json_is_checked(void **state)
 	batch_free(&b);
 }
 
+/* open n times, then mid, then close n times, inside "[" ... "]" with
+ * before and after around it (NULL: nothing). */
+static char *
+nested(const char *before, const char *open, int n, const char *mid, const char *close,
+       const char *after)
+{
+	size_t len = strlen(before) + n * (strlen(open) + strlen(close)) + strlen(mid) +
+		     strlen(after) + 3;
+	char *b = malloc(len), *p = b;
+
+	assert_non_null(b);
+	p += sprintf(p, "[%s", before);
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%s", open);
+	p += sprintf(p, "%s", mid);
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%s", close);
+	sprintf(p, "%s]", after);
+	return b;
+}
+
+/* batch_parse gives Jansson's verdict on the whole body: its items, or its
+ * error text. */
+static void
+agrees_with_jansson(const char *body, long max_items)
+{
+	size_t len = strlen(body), n = 0;
+	char want[512], got[512] = "";
+	struct batch b;
+	const char *refused = whole_verdict(body, len, &n, want, sizeof(want));
+	enum eb_err err = batch_parse(body, len, max_items, &defs, &b, got, sizeof(got));
+
+	if (refused == NULL && (long)n <= max_items && (err != EB_OK || b.n_items != n))
+		fail_msg("%.60s... (%zu bytes): refused (%s), Jansson reads an array of %zu",
+			 body, len, got, n);
+	if (refused == NULL && (long)n > max_items && err != EB_ERR_TOO_MANY_ITEMS)
+		fail_msg("%.60s... (%zu bytes): %d '%s', want too many items", body, len, err, got);
+	if (refused != NULL && (err != EB_ERR_BODY_INVALID || strcmp(got, want) != 0))
+		fail_msg("%.60s... (%zu bytes): %d '%s', want '%s'", body, len, err, got, want);
+	batch_free(&b);
+}
+
+/* Jansson counts every value, scalars too, against its depth of 2048; an
+ * element read on its own is one level less deep than in the body, so the
+ * body's depth must be judged as Jansson judges the whole body. */
+static void
+nesting_deeper_than_jansson_takes_refuses_the_whole_body(void **state)
+{
+	char want[512];
+	size_t n;
+	/* the issue's body: a 207 with an item-level 400 before */
+	char *issue = nested("", "[", 2048, "", "]", "");
+
+	(void)state;
+	assert_int_equal(strlen(issue), 2 + 2 * 2048);
+	assert_non_null(whole_verdict(issue, strlen(issue), &n, want, sizeof(want)));
+	assert_non_null(strstr(want, "maximum parsing depth reached"));
+	agrees_with_jansson(issue, 100);
+	free(issue);
+	/* at and past the edge: containers, a scalar, a string, a member
+	 * name, objects, after other items, and past max_items */
+	for (int d = 2044; d <= 2050; d++) {
+		char *bodies[] = {
+			nested("", "[", d, "", "]", ""),
+			nested("", "[", d, "1", "]", ""),
+			nested("", "[", d, "\"a[\\\"{\"", "]", ""),
+			nested("", "{\"a\":", d, "1", "}", ""),
+			nested("", "{\"a\":", d, "{}", "}", ""),
+			nested("", "{\"a\":[", d, "{\"k\":null}", "]}", ""),
+			nested(ITEM(1) ", 2, ", "[", d, "", "]", ", " ITEM(3)),
+			nested("1, 2, 3, ", "[", d, "", "]", ""),
+		};
+		for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+			agrees_with_jansson(bodies[i], 100);
+			agrees_with_jansson(bodies[i], 2); /* past the limit: only checked */
+			free(bodies[i]);
+		}
+	}
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(framing_agrees_with_jansson),
+	cmocka_unit_test(nesting_deeper_than_jansson_takes_refuses_the_whole_body),
 	cmocka_unit_test(a_nul_after_the_array_is_refused_like_jansson_does),
 	cmocka_unit_test(each_item_gets_its_result_and_valid_ones_a_row),
 	cmocka_unit_test(fast_and_jansson_items_keep_batch_order),

@@ -88,7 +88,7 @@ test_full_config_is_read(void **state)
 			"api_key_sha256 = " HASH "\n"
 			"jwt_issuer = https://issuer.example\njwt_audience = events-batch\n"
 			"jwt_user_claim = preferred_username\njwt_database_claim = dbs\n"
-			"clock_skew_seconds = 0\n"
+			"clock_skew_seconds = 0\njwt_max_lifetime_seconds = 3600\n"
 			"[databases]\ndemo = Driver=SQLite3;Database=/x/demo.db\n"
 			"prod.eu-1 = DSN=pg;UID=u;PWD={p #w;d}  # braces keep the # \n");
 	if (!eb_config_load(conf_path, &cfg, err, sizeof(err)))
@@ -106,6 +106,7 @@ test_full_config_is_read(void **state)
 	assert_string_equal(cfg.jwt_user_claim, "preferred_username");
 	assert_string_equal(cfg.jwt_database_claim, "dbs");
 	assert_int_equal(cfg.clock_skew_seconds, 0);
+	assert_int_equal(cfg.jwt_max_lifetime_seconds, 3600);
 	assert_int_equal(cfg.n_databases, 2);
 	assert_string_equal(eb_config_database(&cfg, "demo")->connect,
 			    "Driver=SQLite3;Database=/x/demo.db");
@@ -130,7 +131,13 @@ test_defaults(void **state)
 	assert_int_equal(cfg.read_timeout_seconds, 30);
 	assert_string_equal(cfg.jwt_user_claim, "sub");
 	assert_int_equal(cfg.clock_skew_seconds, 60);
+	assert_int_equal(cfg.jwt_max_lifetime_seconds, 86400);
 	assert_null(cfg.jwt_database_claim);
+	eb_config_free(&cfg);
+	/* 0: no limit */
+	write_with_auth("", "jwt_max_lifetime_seconds = 0\n[databases]\nd = DSN=x\n");
+	assert_true(eb_config_load(conf_path, &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.jwt_max_lifetime_seconds, 0);
 	eb_config_free(&cfg);
 }
 
@@ -166,6 +173,14 @@ test_errors_name_file_and_line(void **state)
 	expect_error("4: api_key_sha256: expected 64 hex digits");
 	write_with_auth("", "clock_skew_seconds = 99999999\n");
 	expect_error("4: clock_skew_seconds: 99999999 is out of range (0 to 86400)");
+	write_with_auth("", "jwt_max_lifetime_seconds = 31622401\n");
+	expect_error("4: jwt_max_lifetime_seconds: 31622401 is out of range (0 to 31622400)");
+	write_with_auth("", "jwt_max_lifetime_seconds = -1\n");
+	expect_error("4: jwt_max_lifetime_seconds: '-1' is not a whole number");
+	write_with_auth("", "jwt_max_lifetime_seconds = 1d\n");
+	expect_error("4: jwt_max_lifetime_seconds: '1d' is not a whole number");
+	write_with_auth("[limits]\njwt_max_lifetime_seconds = 60\n", "");
+	expect_error("2: unknown key 'jwt_max_lifetime_seconds' in [limits]");
 	write_with_auth("", "[databases]\nbad/name = DSN=x\n");
 	expect_error("5: database name 'bad/name' must match [A-Za-z0-9_.-]{1,64}");
 	write_with_auth("", "[databases]\nd = DSN=x\nd = DSN=y\n");

@@ -4,36 +4,138 @@
  */
 #include "unit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
 #include "memtransport.h"
 
-static void
+/* The path the params give, and whether it is whole. */
+static bool
 path_of(const char *const *params, const char *want)
 {
 	struct eb_transport t;
 	struct memtransport m;
-	char path[HTTP_PATH_MAX];
+	char path[HTTP_PATH_MAX + 1];
+	bool whole;
 
 	memtransport_init(&t, &m, params, NULL);
-	http_request_path(&t, path);
+	whole = http_request_path(&t, path);
 	assert_string_equal(path, want);
+	return whole;
 }
 
 static void
 test_path_from_script_name_and_path_info(void **state)
 {
 	(void)state;
-	path_of((const char *const[]){"SCRIPT_NAME", "/api", "PATH_INFO", "/events-batch",
-				      "REQUEST_URI", "/ignored", NULL},
-		"/api/events-batch");
-	path_of((const char *const[]){"SCRIPT_NAME", "/x/events-batch", NULL}, "/x/events-batch");
-	path_of((const char *const[]){"SCRIPT_NAME", "", "PATH_INFO", "",
-				      "REQUEST_URI", "/v1/events-batch?debug=1", NULL},
-		"/v1/events-batch");
-	path_of((const char *const[]){NULL}, "");
+	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "/api", "PATH_INFO", "/events-batch",
+						  "REQUEST_URI", "/ignored", NULL},
+			    "/api/events-batch"));
+	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "/x/events-batch", NULL},
+			    "/x/events-batch"));
+	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "", "PATH_INFO", "",
+						  "REQUEST_URI", "/v1/events-batch?debug=1", NULL},
+			    "/v1/events-batch"));
+	assert_true(path_of((const char *const[]){NULL}, ""));
+}
+
+/* A path of n bytes ending in "/events-batch" (n >= 14). */
+static char *
+long_path(size_t n)
+{
+	char *p = malloc(n + 1);
+
+	assert_non_null(p);
+	memset(p, 'a', n);
+	memcpy(p + n - 13, "/events-batch", 13);
+	p[0] = '/';
+	p[n] = '\0';
+	return p;
+}
+
+static void
+test_path_over_2048_bytes_is_not_whole(void **state)
+{
+	char *at = long_path(HTTP_PATH_MAX), *over = long_path(HTTP_PATH_MAX + 1);
+	char *uri = malloc(HTTP_PATH_MAX + 100), script[1001], cut[HTTP_PATH_MAX + 1];
+	/* the attack: its first 2,047 bytes end in /events-batch */
+	char attack[2100];
+
+	(void)state;
+	assert_true(path_of((const char *const[]){"SCRIPT_NAME", at, NULL}, at));
+	memcpy(cut, over, HTTP_PATH_MAX);
+	cut[HTTP_PATH_MAX] = '\0';
+	assert_false(path_of((const char *const[]){"SCRIPT_NAME", over, NULL}, cut));
+	/* SCRIPT_NAME and PATH_INFO count together */
+	memcpy(script, at, 1000);
+	script[1000] = '\0';
+	assert_true(path_of((const char *const[]){"SCRIPT_NAME", script, "PATH_INFO", at + 1000,
+						  NULL},
+			    at));
+	assert_false(path_of((const char *const[]){"SCRIPT_NAME", script, "PATH_INFO", over + 1000,
+						   NULL},
+			     cut));
+	/* the query is not part of the path */
+	assert_non_null(uri);
+	snprintf(uri, HTTP_PATH_MAX + 100, "%s?%080d", at, 0);
+	assert_true(path_of((const char *const[]){"REQUEST_URI", uri, NULL}, at));
+	snprintf(uri, HTTP_PATH_MAX + 100, "%s?%080d", over, 0);
+	assert_false(path_of((const char *const[]){"REQUEST_URI", uri, NULL}, cut));
+	snprintf(attack, sizeof(attack), "/%02033d/events-batch/../../admin", 0);
+	assert_int_equal(strlen(attack), 2059);
+	memcpy(cut, attack, HTTP_PATH_MAX);
+	assert_false(path_of((const char *const[]){"SCRIPT_NAME", attack, NULL}, cut));
+	cut[HTTP_PATH_MAX - 1] = '\0';
+	assert_true(http_path_matches(cut)); /* what a buffer of 2,047 bytes judged */
+	free(at);
+	free(over);
+	free(uri);
+}
+
+/* http_path_text of in is want. */
+static void
+text_is(const char *in, const char *want)
+{
+	char out[HTTP_PATH_TEXT_MAX];
+
+	http_path_text(in, out);
+	if (strcmp(out, want) != 0)
+		fail_msg("'%s' became '%s', want '%s'", in, out, want);
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static void
+test_path_text_replaces_each_ill_formed_part(void **state)
+{
+	static char all_ff[HTTP_PATH_MAX + 1], all_fffd[HTTP_PATH_TEXT_MAX];
+
+	(void)state;
+	text_is("/api/events-batch", "/api/events-batch");
+	text_is("/\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80/\xf4\x8f\xbf\xbf",
+		"/\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80/\xf4\x8f\xbf\xbf");
+	text_is("/\xff/events-batch", "/" FFFD "/events-batch");
+	/* an overlong '/': neither byte can start or continue anything */
+	text_is("/\xc0\xaf", "/" FFFD FFFD);
+	text_is("\x80\xbf", FFFD FFFD);
+	/* a cut sequence is one maximal subpart, whatever follows it */
+	text_is("\xe2\x82", FFFD);
+	text_is("\xe2\x82/", FFFD "/");
+	text_is("\xf0\x9f\x98", FFFD);
+	text_is("\xf0\x9f\x98\xc3\xa9", FFFD "\xc3\xa9");
+	/* overlong three- and four-byte forms, a surrogate, past U+10FFFF */
+	text_is("\xe0\x80\xaf", FFFD FFFD FFFD);
+	text_is("\xf0\x80\x80\xaf", FFFD FFFD FFFD FFFD);
+	text_is("\xed\xa0\x80", FFFD FFFD FFFD);
+	text_is("\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD);
+	text_is("\xf5\xfe\xc1", FFFD FFFD FFFD);
+	/* the most it can grow: 3 bytes for each */
+	memset(all_ff, 0xff, HTTP_PATH_MAX);
+	for (int i = 0; i < HTTP_PATH_MAX; i++)
+		memcpy(all_fffd + 3 * i, FFFD, 3);
+	text_is(all_ff, all_fffd);
 }
 
 static void
@@ -125,7 +227,17 @@ test_oversized_length_is_413_unread(void **state)
 
 	(void)state;
 	assert_int_equal(read_body("2147483648", "[]", 0, 100, &body, &len), EB_ERR_BODY_TOO_LARGE);
+	/* a number too large for any integer type is still a number over max */
+	assert_int_equal(read_body("1125899906842625", "[]", 0, 100, &body, &len),
+			 EB_ERR_BODY_TOO_LARGE);
 	assert_int_equal(read_body("99999999999999999999999", "[]", 0, 100, &body, &len),
+			 EB_ERR_BODY_TOO_LARGE);
+	assert_int_equal(read_body("00000000000000000000000000000000000000005", "[1,2]", 0, 100,
+				   &body, &len),
+			 EB_OK);
+	assert_int_equal(len, 5);
+	free(body);
+	assert_int_equal(read_body("99999999999999999999999x", "[]", 0, 100, &body, &len),
 			 EB_ERR_BAD_LENGTH);
 	assert_int_equal(read_body("-1", "[]", 0, 100, &body, &len), EB_ERR_BAD_LENGTH);
 	assert_int_equal(read_body("12abc", "[]", 0, 100, &body, &len), EB_ERR_BAD_LENGTH);
@@ -153,6 +265,8 @@ test_body_without_length_read_to_end_and_capped(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_path_from_script_name_and_path_info),
+	cmocka_unit_test(test_path_over_2048_bytes_is_not_whole),
+	cmocka_unit_test(test_path_text_replaces_each_ill_formed_part),
 	cmocka_unit_test(test_path_must_end_in_events_batch),
 	cmocka_unit_test(test_json_media_types_accepted),
 	cmocka_unit_test(test_other_media_types_refused),

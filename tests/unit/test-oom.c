@@ -18,11 +18,16 @@ char *__real_strdup(const char *s);
 static long countdown = -1; /* allocations left before one fails; -1: never */
 static bool paused;         /* the test's own transport allocates freely */
 static bool failed_one;
+static bool for_good;       /* after the first failure, every allocation fails */
 
 static bool
 fail_now(void)
 {
-	if (paused || countdown < 0)
+	if (paused)
+		return false;
+	if (for_good && failed_one)
+		return true;
+	if (countdown < 0)
 		return false;
 	if (countdown-- > 0)
 		return false;
@@ -85,8 +90,13 @@ check_answer(int status, const struct memtransport *m, bool first_write)
 	const char *body = memtransport_body(m);
 	json_t *doc;
 
+	const char *length;
+
 	if (body == NULL)
 		fail_msg("no response at all (status %d)", status);
+	length = strstr(m->out, "\r\nContent-Length: ");
+	if (length == NULL || length > body || strtoul(length + 18, NULL, 10) != strlen(body))
+		fail_msg("Content-Length is not the body's length: %s", m->out);
 	doc = json_loads(body, 0, NULL);
 	if (doc == NULL)
 		fail_msg("response is not JSON: %s", body);
@@ -105,6 +115,16 @@ check_answer(int status, const struct memtransport *m, bool first_write)
 	} else if (json_integer_value(json_object_get(json_object_get(doc, "error"), "status")) !=
 		   status) {
 		fail_msg("error envelope does not match status %d: %s", status, body);
+	} else {
+		/* doc/openapi.yaml: both are strings, in the fallback too */
+		const char *instance = json_string_value(json_object_get(json_object_get(doc, "error"),
+									 "instance"));
+		const char *activity = json_string_value(json_object_get(json_object_get(doc, "debug"),
+									 "activityID"));
+		if (instance == NULL || strcmp(instance, "/events-batch") != 0)
+			fail_msg("error envelope without the request path as instance: %s", body);
+		if (activity == NULL || strlen(activity) != 36 || activity[14] != '4')
+			fail_msg("error envelope without a UUID as activityID: %s", body);
 	}
 	json_decref(doc);
 }
@@ -137,8 +157,39 @@ test_every_allocation_failure_ends_in_a_clean_answer(void **state)
 	assert_int_equal(count_rows("WHERE Event_ID = 500 AND Subject = 'c'"), 1);
 }
 
+/* Memory gone for good from the n-th allocation on: even the error
+ * envelope cannot be built, and the fallback 500 (made without allocating)
+ * still names the request path and its activity id. */
+static void
+test_memory_gone_for_good_still_gives_a_whole_envelope(void **state)
+{
+	long n, fallbacks = 0;
+
+	(void)state;
+	util_json_alloc_init();
+	for (n = 0; n < 100000; n++) {
+		struct memtransport m;
+		int status;
+
+		failed_one = false;
+		for_good = true;
+		countdown = n;
+		status = put_adjusted("test", batch, &m, protect_transport);
+		countdown = -1;
+		for_good = false;
+		check_answer(status, &m, false);
+		fallbacks += strstr(memtransport_body(&m), "out of memory building the response") != NULL;
+		free(m.out);
+		if (!failed_one)
+			break;
+	}
+	assert_true(n > 10);
+	assert_true(fallbacks > 0); /* the fallback itself was reached and checked */
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_every_allocation_failure_ends_in_a_clean_answer),
+	cmocka_unit_test(test_memory_gone_for_good_still_gives_a_whole_envelope),
 };
 
 int
