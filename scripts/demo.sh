@@ -63,18 +63,7 @@ exp=$(($(date +%s) + 86400))
 token=$("$build/tools/mktoken" HS256 "$demo/jwt.key" \
 	"{\"sub\":\"demo\",\"exp\":$exp,\"vbasoftware-database\":\"demo\"}")
 
-cat >"$demo/batch.json" <<'JSON'
-[
-  {"event_ID": 1001, "claim_Audit_Event": false, "process_Automation_Event": true,
-   "reminder": false, "event_Type": "CLAIM_REVIEW", "priority": "High",
-   "subject": "Review pended claim", "due_Date": "2026-12-01T17:00:00Z"},
-  {"event_ID": 1002, "claim_Audit_Event": true, "process_Automation_Event": false,
-   "reminder": true, "event_Type": "CALLBACK", "status": "Open",
-   "subject": "Call member back", "start_Date": "2026-12-02T09:30:00+01:00"},
-  {"event_ID": 1003, "claim_Audit_Event": false, "process_Automation_Event": false,
-   "reminder": false, "meta_Data": "{\"source\": \"demo\"}"}
-]
-JSON
+cp "$EB_TOP/scripts/sample-batch.json" "$demo/batch.json"
 
 cat <<MSG
 

@@ -348,18 +348,7 @@ signed = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + b"." + \
 print((signed + b"." + b64(hmac.new(key, signed, hashlib.sha256).digest())).decode())
 PY
 )
-cat >"$work/batch.json" <<'JSON'
-[
-  {"event_ID": 1001, "claim_Audit_Event": false, "process_Automation_Event": true,
-   "reminder": false, "event_Type": "CLAIM_REVIEW", "priority": "High",
-   "subject": "Review pended claim", "due_Date": "2026-12-01T17:00:00Z"},
-  {"event_ID": 1002, "claim_Audit_Event": true, "process_Automation_Event": false,
-   "reminder": true, "event_Type": "CALLBACK", "status": "Open",
-   "subject": "Call member back", "start_Date": "2026-12-02T09:30:00+01:00"},
-  {"event_ID": 1003, "claim_Audit_Event": false, "process_Automation_Event": false,
-   "reminder": false, "meta_Data": "{\"source\": \"deb\"}"}
-]
-JSON
+cp "$EB_TOP/scripts/sample-batch.json" "$work/batch.json"
 # put_batch EXPECTED: PUT the batch; a 207 whose items all have status EXPECTED
 put_batch() {
 	code=$(curl -sS -o "$work/response.json" -w '%{http_code}' -X PUT \

@@ -484,6 +484,24 @@ class Sandbox:
         mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
         return signing_input + "." + seg(mac)
 
+    def flawed_tokens(self):
+        """(name, token) for each token SPEC §4 row 5 refuses that libjwt
+        would accept: a crit header, bytes after a NUL in the payload, too
+        long a life, iat in the future. Each is signed right, and each is
+        good without its flaw (the first, "good", shows it)."""
+        now = int(time.time())
+        claims = {"sub": USER, "exp": now + 3600}
+        plain = {"alg": "HS256", "typ": "JWT"}
+        cases = (("good", plain, claims),
+                 ("crit", dict(plain, crit=["exp"]), claims),
+                 ("crit b64", dict(plain, b64=False, crit=["b64"]), claims),
+                 ("bytes after a NUL", plain, json.dumps(claims).encode() + b"\0garbage"),
+                 ("exp a month ahead", plain, dict(claims, exp=now + 30 * 86400)),
+                 ("exp - iat over a day", plain, dict(claims, iat=now - 7200,
+                                                      exp=now + 86400 - 3600)),
+                 ("iat in the future", plain, dict(claims, iat=now + 600)))
+        return [(name, self.hand_token(header, payload)) for name, header, payload in cases]
+
     def headers(self, **over):
         """The CGI variables of a good request; None values are dropped."""
         h = {"REQUEST_METHOD": "PUT", "SCRIPT_NAME": "/api/events-batch",

@@ -977,24 +977,13 @@ class RobustnessTest(CgiCase):
         self.assertEqual(self.ids(), [3])
 
     def test_tokens_with_crit_a_nul_in_the_payload_or_too_long_a_life_are_401(self):
-        now = int(time.time())
-        claims = {"sub": harness.USER, "exp": now + 3600}
-        plain = {"alg": "HS256", "typ": "JWT"}
+        (_, good), *flawed = self.sb.flawed_tokens()
         # the reference: a token made the same way, without the flaw
-        r, _ = self.cgi([harness.event(50)], HTTP_AUTHORIZATION="Bearer " +
-                        self.sb.hand_token(plain, claims))
+        r, _ = self.cgi([harness.event(50)], HTTP_AUTHORIZATION="Bearer " + good)
         self.assert_multistatus(r, [(50, 201)])
-        for name, header, payload in (
-                ("crit", dict(plain, crit=["exp"]), claims),
-                ("crit b64", dict(plain, b64=False, crit=["b64"]), claims),
-                ("bytes after a NUL", plain, json.dumps(claims).encode() + b"\0garbage"),
-                ("exp a month ahead", plain, dict(claims, exp=now + 30 * 86400)),
-                ("exp - iat over a day", plain, dict(claims, iat=now - 7200,
-                                                     exp=now + 86400 - 3600)),
-                ("iat in the future", plain, dict(claims, iat=now + 600))):
+        for name, token in flawed:
             with self.case(token=name):
-                r, _ = self.assert_refused_then_served(
-                    401, HTTP_AUTHORIZATION="Bearer " + self.sb.hand_token(header, payload))
+                r, _ = self.assert_refused_then_served(401, HTTP_AUTHORIZATION="Bearer " + token)
                 self.assertEqual(r.json["error"]["type"], "urn:events-batch:invalid-token")
                 self.assertEqual(r.headers.get("www-authenticate"),
                                  'Bearer realm="events-batch", error="invalid_token"')

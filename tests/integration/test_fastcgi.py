@@ -660,19 +660,9 @@ class HostileInputTest(FcgiCase):
                           for l in self.request_lines(text)][-6::2], ["405", "401", "404"], text)
 
     def test_tokens_with_crit_a_nul_in_the_payload_or_too_long_a_life_are_401(self):
-        now = int(time.time())
-        claims = {"sub": harness.USER, "exp": now + 3600}
-        plain = {"alg": "HS256", "typ": "JWT"}
-        for name, header, payload in (
-                ("crit", dict(plain, crit=["exp"]), claims),
-                ("bytes after a NUL", plain, json.dumps(claims).encode() + b"\0garbage"),
-                ("exp a month ahead", plain, dict(claims, exp=now + 30 * 86400)),
-                ("exp - iat over a day", plain, dict(claims, iat=now - 7200,
-                                                     exp=now + 86400 - 3600)),
-                ("iat in the future", plain, dict(claims, iat=now + 600))):
+        for name, token in self.sb.flawed_tokens()[1:]:  # the good one aside
             with self.case(token=name):
-                r = self.assert_refused_then_served(
-                    401, HTTP_AUTHORIZATION="Bearer " + self.sb.hand_token(header, payload))
+                r = self.assert_refused_then_served(401, HTTP_AUTHORIZATION="Bearer " + token)
                 self.assertEqual(r.headers.get("www-authenticate"),
                                  'Bearer realm="events-batch", error="invalid_token"')
 
