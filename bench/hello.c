@@ -13,9 +13,8 @@
 int
 main(void)
 {
-	static const char reply[] =
-		"{\"data\":[],\"error\":null,\"debug\":{\"activityID\":"
-		"\"00000000-0000-4000-8000-000000000000\"}}";
+	static const char reply[] = "{\"data\":[],\"error\":null,\"debug\":{\"activityID\":"
+				    "\"00000000-0000-4000-8000-000000000000\"}}";
 	static char buf[1 << 16];
 	char head[256];
 	FCGX_Request req;

@@ -212,8 +212,8 @@ cmp_double(const void *a, const void *b)
 }
 
 static void
-child(int k, int procs, const char *dbpath, const char *sync, double seconds,
-      char **paths, size_t npaths, struct shared *sh, double *lat, int ready_fd, int go_fd)
+child(int k, int procs, const char *dbpath, const char *sync, double seconds, char **paths,
+      size_t npaths, struct shared *sh, double *lat, int ready_fd, int go_fd)
 {
 	size_t mine = 0, next = 0;
 	struct batch *batches;
@@ -238,14 +238,16 @@ child(int k, int procs, const char *dbpath, const char *sync, double seconds,
 
 	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "INSERT INTO Event (");
 	for (int f = 0; f < NF; f++)
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s", f ? ", " : "", fields[f].column);
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s", f ? ", " : "",
+					fields[f].column);
 	len += (size_t)snprintf(sql + len, sizeof(sql) - len, ") VALUES (");
 	for (int f = 0; f < NF; f++)
 		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s?", f ? ", " : "");
-	len += (size_t)snprintf(sql + len, sizeof(sql) - len, ") ON CONFLICT(Event_ID) DO UPDATE SET ");
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+				") ON CONFLICT(Event_ID) DO UPDATE SET ");
 	for (int f = 1; f < NF; f++)
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s = excluded.%s", f > 1 ? ", " : "",
-					fields[f].column, fields[f].column);
+		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s = excluded.%s",
+					f > 1 ? ", " : "", fields[f].column, fields[f].column);
 	up = prepare(db, sql);
 	begin = prepare(db, "BEGIN IMMEDIATE");
 	commit = prepare(db, "COMMIT");
@@ -278,7 +280,9 @@ child(int k, int procs, const char *dbpath, const char *sync, double seconds,
 				case T_BOOL: sqlite3_bind_int64(up, p, v->i); break;
 				case T_DOUBLE: sqlite3_bind_double(up, p, v->d); break;
 				case T_TEXT:
-				case T_TIME: sqlite3_bind_text(up, p, v->s, -1, SQLITE_STATIC); break;
+				case T_TIME:
+					sqlite3_bind_text(up, p, v->s, -1, SQLITE_STATIC);
+					break;
 				}
 			}
 			step_or_die(db, up);
@@ -378,11 +382,15 @@ main(int argc, char **argv)
 		die("no batch finished", NULL);
 	qsort(all, nlat, sizeof(double), cmp_double);
 	/* nearest-rank percentiles, as wrk's histogram reports them */
-#define PCT(p) (all[(size_t)((p) / 100.0 * (double)nlat + 0.999999) - 1 < nlat ? \
-		    (size_t)((p) / 100.0 * (double)nlat + 0.999999) - 1 : nlat - 1] * 1e3)
+#define PCT(p)                                                                                     \
+	(all[(size_t)((p) / 100.0 * (double)nlat + 0.999999) - 1 < nlat                            \
+		     ? (size_t)((p) / 100.0 * (double)nlat + 0.999999) - 1                         \
+		     : nlat - 1] *                                                                 \
+	 1e3)
 	printf("{\"events\": %lld, \"batches\": %lld, \"seconds\": %.3f, \"p50_ms\": %.3f, "
-	       "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"reused\": %lld, \"procs\": %d, \"sync\": \"%s\"}\n",
-	       events, batches, end - sh->start, PCT(50), PCT(99), all[nlat - 1] * 1e3, reused, procs,
-	       argv[2]);
+	       "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"reused\": %lld, \"procs\": %d, \"sync\": "
+	       "\"%s\"}\n",
+	       events, batches, end - sh->start, PCT(50), PCT(99), all[nlat - 1] * 1e3, reused,
+	       procs, argv[2]);
 	return 0;
 }

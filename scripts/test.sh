@@ -57,6 +57,23 @@ run_suite() {
 	failed=$((failed + f))
 }
 
+# The C sources as .clang-format describes them (clang-format 14, Debian 12).
+echo "== format"
+mkdir -p "$EB_TOP/_build"
+stage_start
+# shellcheck disable=SC2046
+if clang-format --dry-run --Werror $(git ls-files '*.c' '*.h' 2>/dev/null ||
+	find src tests tools bench -name '*.[ch]') >"$EB_TOP/_build/format.log" 2>&1; then
+	passed=$((passed + 1))
+	echo "ok - clang-format: every C file as .clang-format says"
+else
+	failed=$((failed + 1))
+	status=1
+	echo "not ok - clang-format: run clang-format -i on these"
+	grep -E '^[^ ].*: error' "$EB_TOP/_build/format.log" | cut -d: -f1 | sort -u
+fi
+stage_done format
+
 # The plain build. Its tests run once, in `make distcheck` below (the same
 # configure flags), which keeps CI under 30 minutes with the valgrind stage.
 stage_start

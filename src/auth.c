@@ -122,9 +122,8 @@ claim_names(const json_t *v, const char *want, bool allow_array)
 		return strcmp(json_string_value(v), want) == 0;
 	if (!allow_array || !json_is_array(v))
 		return false;
-	json_array_foreach(v, i, e)
-		if (json_is_string(e) && strcmp(json_string_value(e), want) == 0)
-			return true;
+	json_array_foreach(v, i, e) if (json_is_string(e) &&
+					strcmp(json_string_value(e), want) == 0) return true;
 	return false;
 }
 
@@ -212,8 +211,9 @@ segment_object(const char *seg, size_t len)
 {
 	unsigned char raw[AUTH_TOKEN_MAX];
 	int n = b64url_decode(seg, len, raw);
-	json_t *obj = n >= 0 ? json_loadb((const char *)raw, (size_t)n, JSON_REJECT_DUPLICATES, NULL)
-			     : NULL;
+	json_t *obj =
+		n >= 0 ? json_loadb((const char *)raw, (size_t)n, JSON_REJECT_DUPLICATES, NULL)
+		       : NULL;
 
 	if (!json_is_object(obj)) {
 		json_decref(obj);
@@ -238,7 +238,8 @@ check_header(const struct eb_config *cfg, const char *tok)
 
 	if (head == NULL)
 		why = "the token's header is not one JSON object";
-	else if (!json_is_string(alg) || strcmp(json_string_value(alg), jwt_alg_str(cfg->jwt_alg)) != 0)
+	else if (!json_is_string(alg) ||
+		 strcmp(json_string_value(alg), jwt_alg_str(cfg->jwt_alg)) != 0)
 		why = "the token's alg is not the configured algorithm";
 	else if (json_object_get(head, "crit") != NULL)
 		why = "the token's header has crit: no extension is understood";
@@ -424,9 +425,7 @@ auth_database(const struct eb_config *cfg, const struct auth_principal *who, con
 		return EB_ERR_DATABASE_FORBIDDEN;
 	}
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, e)
-			if (!json_is_string(e))
-				goto bad_type;
+		json_array_foreach(v, i, e) if (!json_is_string(e)) goto bad_type;
 	} else if (!json_is_string(v)) {
 		goto bad_type;
 	}

@@ -4,10 +4,11 @@
  * Jansson is the judge of all of the JSON: this file only finds where each
  * element of the top-level array ends (brackets and strings are enough for
  * that) and hands exactly that span to item_scan, which reads the valid
- * items it is sure about, and otherwise to Jansson and event_validate.  When anything about the body is wrong,
- * the whole body is parsed again by Jansson to report the error the way it
- * always has (its message, line and column), so that framing here can only
- * make a body cheaper to read, never accept or refuse a different one.
+ * items it is sure about, and otherwise to Jansson and event_validate.
+ * When anything about the body is wrong, the whole body is parsed again by
+ * Jansson to report the error the way it always has (its message, line and
+ * column), so that framing here can only make a body cheaper to read, never
+ * accept or refuse a different one.
  */
 #include "config.h"
 
@@ -280,7 +281,7 @@ read_element(struct batch *b, const char *body, size_t len, size_t p, size_t *en
 	if (r == ITEM_SCAN_OK) {
 		*end = p + used;
 		return *end < len && (body[*end] == ',' || body[*end] == ']') ? ELEMENT_READ
-									    : ELEMENT_INVALID;
+									      : ELEMENT_INVALID;
 	}
 	/* too deep inside the body's own array: Jansson refuses the body */
 	if ((*end = stop = element_end(body, len, p, &deepest)) == len ||
@@ -338,12 +339,9 @@ batch_parse(const char *body, size_t len, long max_items, const struct event_def
 		counted++;
 		switch (read_element(b, body, len, p, &end, counted <= (size_t)max_items, defs,
 				     &cap)) {
-		case ELEMENT_READ:
-			break;
-		case ELEMENT_INVALID:
-			goto refused;
-		case ELEMENT_NO_MEMORY:
-			goto no_memory;
+		case ELEMENT_READ: break;
+		case ELEMENT_INVALID: goto refused;
+		case ELEMENT_NO_MEMORY: goto no_memory;
 		}
 		if (body[end] == ']') {
 			p = end;

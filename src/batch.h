@@ -17,12 +17,12 @@
 struct text_block;
 
 struct batch {
-	size_t n_items;               /* elements of the array */
-	struct item_result *results;  /* one per item: its id; 400 and why if invalid */
-	struct event_row *rows;       /* the valid items, in batch order */
-	size_t *row_item;             /* rows[k] is item row_item[k] */
+	size_t n_items;              /* elements of the array */
+	struct item_result *results; /* one per item: its id; 400 and why if invalid */
+	struct event_row *rows;      /* the valid items, in batch order */
+	size_t *row_item;            /* rows[k] is item row_item[k] */
 	size_t n_rows;
-	struct text_block *text;      /* the rows' strings */
+	struct text_block *text; /* the rows' strings */
 };
 
 /*
@@ -33,8 +33,8 @@ struct batch {
  * *b is empty.  Either way, batch_free(b) afterwards.
  */
 enum eb_err batch_parse(const char *body, size_t len, long max_items,
-			const struct event_defaults *defs, struct batch *b,
-			char *detail, size_t detail_len);
+			const struct event_defaults *defs, struct batch *b, char *detail,
+			size_t detail_len);
 
 /* Forget the stored outcome of the valid items (201, 200 or 500), keeping
  * their ids and the invalid items' 400s: before the batch is written again. */

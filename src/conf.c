@@ -85,8 +85,8 @@ strip_comment(char *s)
 }
 
 static bool
-parse_long(struct parser *p, const char *key, const char *val, long long min,
-	   long long max, long long *out)
+parse_long(struct parser *p, const char *key, const char *val, long long min, long long max,
+	   long long *out)
 {
 	char *end;
 	long long v;
@@ -124,7 +124,7 @@ static bool
 add_api_key(struct parser *p, const char *val)
 {
 	struct eb_config *cfg = p->cfg;
-	unsigned char (*keys)[EB_SHA256_LEN];
+	unsigned char(*keys)[EB_SHA256_LEN];
 
 	if (strlen(val) != 2 * EB_SHA256_LEN)
 		return fail(p, "api_key_sha256: expected 64 hex digits");
@@ -154,7 +154,10 @@ set_algorithm(struct parser *p, const char *val)
 			return true;
 		}
 	}
-	return fail(p, "jwt_algorithm: '%s' is not one of HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384", val);
+	return fail(
+		p,
+		"jwt_algorithm: '%s' is not one of HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384",
+		val);
 }
 
 static bool
@@ -305,14 +308,10 @@ parse_line(struct parser *p, char *s, enum section *sec)
 	if (*key == '\0')
 		return fail(p, "missing key before '='");
 	switch (*sec) {
-	case SEC_LIMITS:
-		return limits_key(p, key, val);
-	case SEC_AUTH:
-		return auth_key(p, key, val);
-	case SEC_DATABASES:
-		return database_key(p, key, val);
-	case SEC_NONE:
-		break;
+	case SEC_LIMITS: return limits_key(p, key, val);
+	case SEC_AUTH: return auth_key(p, key, val);
+	case SEC_DATABASES: return database_key(p, key, val);
+	case SEC_NONE: break;
 	}
 	return fail(p, "key '%s' outside of any section", key);
 }
@@ -328,7 +327,8 @@ check_public_key(struct parser *p, const unsigned char *pem, size_t len)
 
 	BIO_free(bio);
 	if (key == NULL)
-		return fail(p, "jwt_key_file: not a PEM public key (%s needs one)", jwt_alg_str(alg));
+		return fail(p, "jwt_key_file: not a PEM public key (%s needs one)",
+			    jwt_alg_str(alg));
 	if (alg == JWT_ALG_RS256 || alg == JWT_ALG_RS384 || alg == JWT_ALG_RS512)
 		ok = EVP_PKEY_base_id(key) == EVP_PKEY_RSA && EVP_PKEY_bits(key) >= 2048;
 	else if (alg == JWT_ALG_ES256)
@@ -336,7 +336,9 @@ check_public_key(struct parser *p, const unsigned char *pem, size_t len)
 	else if (alg == JWT_ALG_ES384)
 		ok = EVP_PKEY_base_id(key) == EVP_PKEY_EC && EVP_PKEY_bits(key) == 384;
 	EVP_PKEY_free(key);
-	return ok || fail(p, "jwt_key_file: the key does not fit %s (RS*: RSA of 2048 bits or more; ES256: P-256; ES384: P-384)",
+	return ok || fail(p,
+			  "jwt_key_file: the key does not fit %s (RS*: RSA of 2048 bits or more; "
+			  "ES256: P-256; ES384: P-384)",
 			  jwt_alg_str(alg));
 }
 
@@ -352,7 +354,8 @@ load_key_file(struct parser *p)
 	p->line = p->jwt_key_line;
 	f = fopen(p->jwt_key_file, "rb");
 	if (f == NULL)
-		return fail(p, "jwt_key_file: cannot open '%s': %s", p->jwt_key_file, strerror(errno));
+		return fail(p, "jwt_key_file: cannot open '%s': %s", p->jwt_key_file,
+			    strerror(errno));
 	cfg->jwt_key = malloc(KEY_FILE_MAX + 1);
 	n = cfg->jwt_key ? fread(cfg->jwt_key, 1, KEY_FILE_MAX + 1, f) : 0;
 	if (ferror(f) || cfg->jwt_key == NULL) {
@@ -361,7 +364,8 @@ load_key_file(struct parser *p)
 	}
 	fclose(f);
 	if (n > KEY_FILE_MAX)
-		return fail(p, "jwt_key_file: '%s' is larger than %d bytes", p->jwt_key_file, KEY_FILE_MAX);
+		return fail(p, "jwt_key_file: '%s' is larger than %d bytes", p->jwt_key_file,
+			    KEY_FILE_MAX);
 	if (hs && n > 0 && cfg->jwt_key[n - 1] == '\n')
 		n--;
 	cfg->jwt_key[n] = '\0';
@@ -382,7 +386,8 @@ check_complete(struct parser *p)
 		return fail(p, "[auth] needs at least one api_key_sha256");
 	if (p->jwt_key_file == NULL)
 		return fail(p, "[auth] needs jwt_key_file");
-	if (cfg->jwt_user_claim == NULL && !set_string(p, "jwt_user_claim", &cfg->jwt_user_claim, "sub"))
+	if (cfg->jwt_user_claim == NULL &&
+	    !set_string(p, "jwt_user_claim", &cfg->jwt_user_claim, "sub"))
 		return false;
 	if (!load_key_file(p))
 		return false;

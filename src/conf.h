@@ -23,7 +23,7 @@ struct eb_database {
 struct eb_config {
 	long long max_body_bytes;
 	long max_batch_items;
-	int threads; /* FastCGI: requests a worker process serves at once */
+	int threads;              /* FastCGI: requests a worker process serves at once */
 	int read_timeout_seconds; /* FastCGI: a stalled connection is closed */
 
 	unsigned char (*api_keys)[EB_SHA256_LEN];

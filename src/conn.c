@@ -40,7 +40,8 @@ db_pool_new(const struct eb_config *cfg)
 		pool->conns[i].queue = (struct wqueue)WQUEUE_NONE;
 	}
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &pool->env)) ||
-	    !SQL_SUCCEEDED(SQLSetEnvAttr(pool->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0))) {
+	    !SQL_SUCCEEDED(
+		    SQLSetEnvAttr(pool->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0))) {
 		log_msg("database: cannot set up the ODBC environment");
 		db_pool_free(pool);
 		return NULL;
@@ -149,7 +150,8 @@ queue_open(struct db_conn *c)
 	}
 	SQLFreeHandle(SQL_HANDLE_STMT, h);
 	if (!opened)
-		log_msg("database %s: writers do not queue (no database file to lock)", c->db->name);
+		log_msg("database %s: writers do not queue (no database file to lock)",
+			c->db->name);
 }
 
 static void
@@ -264,7 +266,8 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 		queue_open(c);
 	if ((st = schema_check(c)) != DB_OK) {
 		if (st == DB_FAILED)
-			log_msg("database %s: the Event table is missing or lacks columns; see sql/",
+			log_msg("database %s: the Event table is missing or lacks columns; see "
+				"sql/",
 				c->db->name);
 		conn_close(c);
 		return st;

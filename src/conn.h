@@ -20,15 +20,15 @@ struct db_conn {
 	SQLHDBC dbc;
 	bool open;
 	const struct dialect *dialect;
-	const char *suffix;     /* the dialect's connect_suffix, once known */
+	const char *suffix; /* the dialect's connect_suffix, once known */
 	struct stmt_cache cache;
 	struct param_buf *pbuf; /* PARAM_BUFS of them */
 	/* BULK_JSON_ROWS: the rows' text, then one key list per kept field */
 	struct outbuf json, absent[EVENT_NKEPT];
 	SQLLEN text_ind[1 + EVENT_NKEPT];
-	struct wqueue queue;    /* queue_writers dialects */
-	struct db_error err;    /* the last failure on this connection */
-	bool busy;              /* a request of some thread has it */
+	struct wqueue queue; /* queue_writers dialects */
+	struct db_error err; /* the last failure on this connection */
+	bool busy;           /* a request of some thread has it */
 };
 
 /* Per configured database, one connection for each thread of the worker

@@ -109,8 +109,7 @@ expect(const char **p, const char *end, char c)
 static bool
 parse_clock(const char **p, const char *end, struct eb_time *t)
 {
-	if (!digits(p, end, 2, &t->hour) || !expect(p, end, ':') ||
-	    !digits(p, end, 2, &t->minute))
+	if (!digits(p, end, 2, &t->hour) || !expect(p, end, ':') || !digits(p, end, 2, &t->minute))
 		return false;
 	if (*p < end && **p == ':') {
 		(*p)++;
@@ -165,8 +164,7 @@ eb_time_parse(const char *s, size_t len, struct eb_time *out)
 	int zone = 0;
 
 	if (!digits(&p, end, 4, &t.year) || !expect(&p, end, '-') ||
-	    !digits(&p, end, 2, &t.month) || !expect(&p, end, '-') ||
-	    !digits(&p, end, 2, &t.day))
+	    !digits(&p, end, 2, &t.month) || !expect(&p, end, '-') || !digits(&p, end, 2, &t.day))
 		return false;
 	if (t.year < 1 || t.month < 1 || t.month > 12 || t.day < 1 ||
 	    t.day > days_in_month(t.year, t.month))
@@ -177,9 +175,10 @@ eb_time_parse(const char *s, size_t len, struct eb_time *out)
 			return false;
 	}
 	if (zone != 0) {
-		long long ms = (days_from_civil(t.year, t.month, t.day) * 86400 +
-				t.hour * 3600 + t.minute * 60 + t.second - zone * 60) *
-				       1000 + t.msec;
+		long long ms = (days_from_civil(t.year, t.month, t.day) * 86400 + t.hour * 3600 +
+				t.minute * 60 + t.second - zone * 60) *
+				       1000 +
+			       t.msec;
 		eb_time_from_epoch_ms(ms, &t);
 		if (t.year < 1 || t.year > 9999)
 			return false;

@@ -64,11 +64,9 @@ static const int mariadb_fatal_natives[] = {
 static const int mariadb_conflict_natives[] = {1213 /* deadlock */, 0};
 
 /* What every dialect shares: standard savepoints and SQLSTATE classes. */
-#define STANDARD_SQL                                            \
-	.savepoint = "SAVEPOINT eb_item",                       \
-	.release = "RELEASE SAVEPOINT eb_item",                 \
-	.rollback_to = "ROLLBACK TO SAVEPOINT eb_item",         \
-	.fatal_sqlstates = common_fatal_states,                 \
+#define STANDARD_SQL                                                                               \
+	.savepoint = "SAVEPOINT eb_item", .release = "RELEASE SAVEPOINT eb_item",                  \
+	.rollback_to = "ROLLBACK TO SAVEPOINT eb_item", .fatal_sqlstates = common_fatal_states,    \
 	.conflict_sqlstates = common_conflict_states
 
 static const struct dialect dialects[] = {
@@ -95,10 +93,12 @@ static const struct dialect dialects[] = {
 		.style = UPSERT_ON_CONFLICT_RETURNING,
 		.bulk = BULK_JSON_ROWS,
 		/* text and integers do not cast to these implicitly */
-		.placeholder = {[FT_BOOL] = "CAST(? AS BOOLEAN)",
-				[FT_DATETIME] = "CAST(? AS TIMESTAMP)"},
-		.sql_type = {[FT_INT32] = "INTEGER", [FT_BOOL] = "BOOLEAN",
-			     [FT_DOUBLE] = "DOUBLE PRECISION", [FT_STRING] = "TEXT",
+		.placeholder =
+			{[FT_BOOL] = "CAST(? AS BOOLEAN)", [FT_DATETIME] = "CAST(? AS TIMESTAMP)"},
+		.sql_type = {[FT_INT32] = "INTEGER",
+			     [FT_BOOL] = "BOOLEAN",
+			     [FT_DOUBLE] = "DOUBLE PRECISION",
+			     [FT_STRING] = "TEXT",
 			     [FT_DATETIME] = "TIMESTAMP"},
 		/* psqlODBC's own per-statement savepoints (its default
 		 * "rollback on errors" level) clash with the per-item ones:
@@ -132,7 +132,8 @@ const struct dialect *
 dialect_find(const char *dbms_name)
 {
 	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++)
-		if (strncmp(dbms_name, dialects[i].dbms_prefix, strlen(dialects[i].dbms_prefix)) == 0)
+		if (strncmp(dbms_name, dialects[i].dbms_prefix, strlen(dialects[i].dbms_prefix)) ==
+		    0)
 			return &dialects[i];
 	return NULL;
 }

@@ -47,8 +47,8 @@ enum error_scope {
 };
 
 struct dialect {
-	const char *name;          /* for logs */
-	const char *dbms_prefix;   /* SQL_DBMS_NAME starts with this */
+	const char *name;        /* for logs */
+	const char *dbms_prefix; /* SQL_DBMS_NAME starts with this */
 	enum upsert_style style;
 	enum bulk_style bulk;
 	/* the parameter marker for each enum event_type; NULL means "?" */
@@ -69,9 +69,9 @@ struct dialect {
 	 * SQLEndTran, for drivers that track the transaction themselves. */
 	const char *begin, *commit, *rollback;
 	const char *savepoint, *release, *rollback_to;
-	const char *const *fatal_sqlstates;  /* SQLSTATE prefixes */
+	const char *const *fatal_sqlstates; /* SQLSTATE prefixes */
 	const char *const *conflict_sqlstates;
-	const int *fatal_natives;            /* driver native codes, 0-terminated */
+	const int *fatal_natives; /* driver native codes, 0-terminated */
 	const int *conflict_natives;
 	int native_mask; /* applied to the native code before matching */
 };

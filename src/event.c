@@ -74,8 +74,7 @@ utf8_chars(const char *s, size_t len)
 
 /* Check and convert one present, non-null member; NULL or a rule broken. */
 static const char *
-convert(const struct event_field *f, const json_t *j, struct event_value *v,
-	char rule[64])
+convert(const struct event_field *f, const json_t *j, struct event_value *v, char rule[64])
 {
 	switch (f->type) {
 	case FT_INT32:
@@ -111,7 +110,8 @@ convert(const struct event_field *f, const json_t *j, struct event_value *v,
 		if (!json_is_string(j))
 			return "must be a date-time string";
 		if (!eb_time_parse(json_string_value(j), json_string_length(j), &v->u.t))
-			return "not a valid date-time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM])";
+			return "not a valid date-time (YYYY-MM-DD or "
+			       "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM])";
 		return NULL;
 	}
 	return "unknown type";
@@ -134,9 +134,8 @@ event_apply_default(const struct event_field *f, const struct event_defaults *de
 }
 
 bool
-event_validate(const json_t *item, const struct event_defaults *defs,
-	       struct event_row *row, int32_t *id, bool *id_valid,
-	       char err[EVENT_ERR_MAX])
+event_validate(const json_t *item, const struct event_defaults *defs, struct event_row *row,
+	       int32_t *id, bool *id_valid, char err[EVENT_ERR_MAX])
 {
 	err[0] = '\0';
 	*id_valid = false;

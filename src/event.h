@@ -70,8 +70,8 @@ struct event_row {
 struct item_result {
 	int32_t id;
 	bool id_valid;
-	short status;  /* 201, 200, 400 or 500 */
-	char *detail;  /* malloc'd reason for 400/500, else NULL */
+	short status; /* 201, 200, 400 or 500 */
+	char *detail; /* malloc'd reason for 400/500, else NULL */
 };
 
 /* What the request supplies for defaults. */
@@ -90,9 +90,8 @@ struct event_defaults {
  * whether the item carries a valid event_ID, for the response.
  * row's strings point into item, which must outlive row.
  */
-bool event_validate(const json_t *item, const struct event_defaults *defs,
-		    struct event_row *row, int32_t *id, bool *id_valid,
-		    char err[EVENT_ERR_MAX]);
+bool event_validate(const json_t *item, const struct event_defaults *defs, struct event_row *row,
+		    int32_t *id, bool *id_valid, char err[EVENT_ERR_MAX]);
 
 /* Fill the value of field f, absent from an item, from the request's
  * defaults (or NULL): not given; strings point into defs. */

@@ -26,7 +26,7 @@ struct request {
 	struct db_pool *pool;
 	const struct eb_transport *t;
 	char activity[UUID_TEXT_LEN + 1];
-	char path[HTTP_PATH_MAX + 1]; /* as received: what is judged */
+	char path[HTTP_PATH_MAX + 1];      /* as received: what is judged */
 	char instance[HTTP_PATH_TEXT_MAX]; /* the path as UTF-8 text, for the envelope */
 	const char *method;
 	const struct eb_database *db;
@@ -34,7 +34,7 @@ struct request {
 	bool token_sent;
 	char detail[512];
 	struct batch batch; /* every item's result, the valid items' rows */
-	char *response; /* the 207 body, built before the commit */
+	char *response;     /* the 207 body, built before the commit */
 	size_t response_len;
 	bool no_memory; /* the response could not be built: rolled back */
 	struct event_defaults defs;
@@ -64,26 +64,31 @@ check_caller(struct request *r)
 				"the request path is longer than %d bytes", HTTP_PATH_MAX),
 		       EB_ERR_URI_TOO_LONG;
 	if (!http_path_matches(r->path))
-		return snprintf(r->detail, sizeof(r->detail), "no such resource; use PUT .../events-batch"),
+		return snprintf(r->detail, sizeof(r->detail),
+				"no such resource; use PUT .../events-batch"),
 		       EB_ERR_NOT_FOUND;
 	if (r->method == NULL || strcmp(r->method, "PUT") != 0)
-		return snprintf(r->detail, sizeof(r->detail), "only PUT is allowed here"), EB_ERR_METHOD;
+		return snprintf(r->detail, sizeof(r->detail), "only PUT is allowed here"),
+		       EB_ERR_METHOD;
 	if (ua == NULL || *ua == '\0')
 		return snprintf(r->detail, sizeof(r->detail), "a User-Agent header is required"),
 		       EB_ERR_USER_AGENT;
 	if (auth_api_key(r->cfg, param(r, "HTTP_X_API_KEY")) != EB_OK)
-		return snprintf(r->detail, sizeof(r->detail), "a valid x-api-key header is required"),
+		return snprintf(r->detail, sizeof(r->detail),
+				"a valid x-api-key header is required"),
 		       EB_ERR_API_KEY;
 	err = auth_bearer(r->cfg, auth, time(NULL), &r->who, r->detail, sizeof(r->detail));
 	r->token_sent = err != EB_ERR_TOKEN_MISSING;
 	if (err != EB_OK)
 		return err;
 	if (dbname == NULL || *dbname == '\0')
-		return snprintf(r->detail, sizeof(r->detail), "the vbasoftware-database header is required"),
+		return snprintf(r->detail, sizeof(r->detail),
+				"the vbasoftware-database header is required"),
 		       EB_ERR_DATABASE_UNKNOWN;
 	r->db = eb_config_database(r->cfg, dbname);
 	if (r->db == NULL)
-		return snprintf(r->detail, sizeof(r->detail), "vbasoftware-database names no configured database"),
+		return snprintf(r->detail, sizeof(r->detail),
+				"vbasoftware-database names no configured database"),
 		       EB_ERR_DATABASE_UNKNOWN;
 	return auth_database(r->cfg, &r->who, r->db->name, r->detail, sizeof(r->detail));
 }
@@ -101,12 +106,14 @@ read_items(struct request *r)
 		return snprintf(r->detail, sizeof(r->detail),
 				"Content-Type must be application/json (charset utf-8)"),
 		       EB_ERR_MEDIA_TYPE;
-	err = http_read_body(r->t, r->cfg->max_body_bytes, &body, &len, r->detail, sizeof(r->detail));
+	err = http_read_body(r->t, r->cfg->max_body_bytes, &body, &len, r->detail,
+			     sizeof(r->detail));
 	if (err != EB_OK)
 		return err;
 	if (len == 0) {
 		free(body);
-		return snprintf(r->detail, sizeof(r->detail), "the body is empty"), EB_ERR_BODY_INVALID;
+		return snprintf(r->detail, sizeof(r->detail), "the body is empty"),
+		       EB_ERR_BODY_INVALID;
 	}
 	eb_time_now(&r->defs.now);
 	r->defs.user = r->who.user;
@@ -135,10 +142,12 @@ db_error(struct request *r, enum db_status st)
 		return EB_ERR_INTERNAL;
 	}
 	if (st == DB_FAILED) {
-		snprintf(r->detail, sizeof(r->detail), "the database rejected the batch; nothing was applied");
+		snprintf(r->detail, sizeof(r->detail),
+			 "the database rejected the batch; nothing was applied");
 		return EB_ERR_INTERNAL;
 	}
-	snprintf(r->detail, sizeof(r->detail), "the database is unavailable; nothing was applied, retry later");
+	snprintf(r->detail, sizeof(r->detail),
+		 "the database is unavailable; nothing was applied, retry later");
 	return EB_ERR_DB_UNAVAILABLE;
 }
 
@@ -190,7 +199,8 @@ log_request(const struct request *r, int status, double started)
 		failed += r->batch.results[i].status >= 400;
 	}
 	/* the database name is logged only once known to be configured */
-	log_msg("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d duration_ms=%.1f",
+	log_msg("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d "
+		"duration_ms=%.1f",
 		strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(method) ? method : "?",
 		r->db ? r->db->name : "-", r->batch.n_items, created, updated, failed, status,
 		util_monotonic_ms() - started);

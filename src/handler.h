@@ -12,7 +12,6 @@
  * Serve the request on t: every check of SPEC §4 in order, then the batch,
  * then the response, then one log line.  Returns the HTTP status sent.
  */
-int handler_serve(const struct eb_config *cfg, struct db_pool *pool,
-		  const struct eb_transport *t);
+int handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb_transport *t);
 
 #endif

@@ -198,8 +198,8 @@ content_length(const struct eb_transport *t)
 }
 
 enum eb_err
-http_read_body(const struct eb_transport *t, long long max, char **body, size_t *len,
-	       char *detail, size_t detail_len)
+http_read_body(const struct eb_transport *t, long long max, char **body, size_t *len, char *detail,
+	       size_t detail_len)
 {
 	long long declared = content_length(t);
 	size_t cap, used = 0;
@@ -212,7 +212,8 @@ http_read_body(const struct eb_transport *t, long long max, char **body, size_t 
 		return EB_ERR_BAD_LENGTH;
 	}
 	if (declared > max) {
-		snprintf(detail, detail_len, "the body of %s%lld bytes exceeds the limit of %lld bytes",
+		snprintf(detail, detail_len,
+			 "the body of %s%lld bytes exceeds the limit of %lld bytes",
 			 declared > LENGTH_HUGE ? "more than " : "",
 			 declared > LENGTH_HUGE ? LENGTH_HUGE : declared, max);
 		return EB_ERR_BODY_TOO_LARGE;
@@ -247,7 +248,8 @@ http_read_body(const struct eb_transport *t, long long max, char **body, size_t 
 	buf[used] = '\0';
 	if (declared >= 0 && (long long)used < declared) {
 		free(buf);
-		snprintf(detail, detail_len, "the body ended after %zu of %lld bytes", used, declared);
+		snprintf(detail, detail_len, "the body ended after %zu of %lld bytes", used,
+			 declared);
 		return EB_ERR_BAD_LENGTH;
 	}
 	if ((long long)used > max) {

@@ -44,11 +44,12 @@ bool http_content_type_ok(const char *content_type);
 /*
  * Read the body.  With CONTENT_LENGTH: over max (however many digits it
  * has) is EB_ERR_BODY_TOO_LARGE before anything is read; a value that is
- * not all digits, or a body shorter than it, is EB_ERR_BAD_LENGTH.  Without: read to the end, and over max is
- * EB_ERR_BODY_TOO_LARGE.  *body is NUL-terminated, malloc'd; the caller
- * frees it.  detail receives a sentence for the client.
+ * not all digits, or a body shorter than it, is EB_ERR_BAD_LENGTH.
+ * Without: read to the end, and over max is EB_ERR_BODY_TOO_LARGE.  *body
+ * is NUL-terminated, malloc'd; the caller frees it.  detail receives a
+ * sentence for the client.
  */
-enum eb_err http_read_body(const struct eb_transport *t, long long max, char **body,
-			   size_t *len, char *detail, size_t detail_len);
+enum eb_err http_read_body(const struct eb_transport *t, long long max, char **body, size_t *len,
+			   char *detail, size_t detail_len);
 
 #endif

@@ -40,7 +40,7 @@ struct str {
 struct number {
 	bool integer; /* no fraction, no exponent: a JSON_INTEGER */
 	long long i;
-	double d;     /* json_number_value() of it */
+	double d; /* json_number_value() of it */
 };
 
 enum { B_PLAIN, B_QUOTE, B_BACKSLASH, B_CONTROL, B_HIGH };
@@ -56,8 +56,7 @@ static const unsigned char byte_class[256] = {
 static void
 skip_ws(struct cursor *c)
 {
-	while (c->p < c->end &&
-	       (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
 		c->p++;
 }
 
@@ -147,24 +146,12 @@ read_escape(const char **pp, const char *end, unsigned long *cp)
 	switch (*p) {
 	case '"':
 	case '\\':
-	case '/':
-		*cp = (unsigned char)*p;
-		break;
-	case 'b':
-		*cp = '\b';
-		break;
-	case 'f':
-		*cp = '\f';
-		break;
-	case 'n':
-		*cp = '\n';
-		break;
-	case 'r':
-		*cp = '\r';
-		break;
-	case 't':
-		*cp = '\t';
-		break;
+	case '/': *cp = (unsigned char)*p; break;
+	case 'b': *cp = '\b'; break;
+	case 'f': *cp = '\f'; break;
+	case 'n': *cp = '\n'; break;
+	case 'r': *cp = '\r'; break;
+	case 't': *cp = '\t'; break;
 	case 'u':
 		p++;
 		if ((u = read_u(&p, end)) < 0)
@@ -172,8 +159,7 @@ read_escape(const char **pp, const char *end, unsigned long *cp)
 		*cp = (unsigned long)u;
 		*pp = p;
 		return true;
-	default:
-		return false;
+	default: return false;
 	}
 	*pp = p + 1;
 	return true;
@@ -215,7 +201,8 @@ plain_run(const char *p, const char *end)
 	for (; end - p >= 8; p += 8) {
 		memcpy(&x, p, 8);
 		if ((x | (x - ones * 0x20) | ((x ^ (ones * '"')) - ones) |
-		     ((x ^ (ones * '\\')) - ones)) & high)
+		     ((x ^ (ones * '\\')) - ones)) &
+		    high)
 			break;
 	}
 	while (p < end && byte_class[(unsigned char)*p] == B_PLAIN)
@@ -243,9 +230,7 @@ scan_string(struct cursor *c, struct str *st)
 		if (p == c->end)
 			return false;
 		switch (byte_class[(unsigned char)*p]) {
-		case B_QUOTE:
-			c->p = p + 1;
-			return true;
+		case B_QUOTE: c->p = p + 1; return true;
 		case B_BACKSLASH:
 			if (!read_escape(&p, c->end, &cp))
 				return false;
@@ -254,14 +239,14 @@ scan_string(struct cursor *c, struct str *st)
 			st->escaped = true;
 			break;
 		case B_HIGH:
-			if ((n = utf8_seq((const unsigned char *)p, (const unsigned char *)c->end)) == 0)
+			if ((n = utf8_seq((const unsigned char *)p,
+					  (const unsigned char *)c->end)) == 0)
 				return false;
 			p += n;
 			st->len += n;
 			st->chars++;
 			break;
-		default: /* a raw control character */
-			return false;
+		default: /* a raw control character */ return false;
 		}
 	}
 }
@@ -379,16 +364,11 @@ skip_value(struct cursor *c)
 	struct number n;
 
 	switch (*c->p) {
-	case '"':
-		return scan_string(c, &st);
-	case 't':
-		return scan_word(c, "true", 4);
-	case 'f':
-		return scan_word(c, "false", 5);
-	case 'n':
-		return scan_word(c, "null", 4);
-	default:
-		return scan_number(c, &n);
+	case '"': return scan_string(c, &st);
+	case 't': return scan_word(c, "true", 4);
+	case 'f': return scan_word(c, "false", 5);
+	case 'n': return scan_word(c, "null", 4);
+	default: return scan_number(c, &n);
 	}
 }
 
@@ -438,8 +418,7 @@ scan_field(struct cursor *c, const struct event_field *f, struct event_value *v,
 		v->u.d = n.d; /* finite: real_value saw to it */
 		return true;
 	case FT_STRING:
-	case FT_DATETIME:
-		return scan_text(c, f, v, escaped);
+	case FT_DATETIME: return scan_text(c, f, v, escaped);
 	}
 	return false;
 }
@@ -468,8 +447,7 @@ field_lookup(const char *name, size_t len, int hint)
 
 /* Read one member at c->p into row; *seen and *escaped get its bit. */
 static bool
-scan_member(struct cursor *c, struct event_row *row, uint32_t *seen, uint32_t *escaped,
-	    int *hint)
+scan_member(struct cursor *c, struct event_row *row, uint32_t *seen, uint32_t *escaped, int *hint)
 {
 	struct str key;
 	bool esc;

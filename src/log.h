@@ -8,8 +8,7 @@
 
 /* The activity id that following lines carry, and where they go (sink
  * with its ctx; NULL: stderr). Both NULL outside a request. */
-void log_set_request(const char *activity_id, void (*sink)(void *ctx, const char *line),
-		     void *ctx);
+void log_set_request(const char *activity_id, void (*sink)(void *ctx, const char *line), void *ctx);
 
 /* "events-batch[PID]: [activity=ID ]message" */
 __attribute__((format(printf, 1, 2))) void log_msg(const char *fmt, ...);

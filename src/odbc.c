@@ -96,11 +96,9 @@ bind_field(struct db_stmt *st, struct param_buf *pb, int p, const struct event_r
 		pb->i = !v->null && v->u.b;
 		ctype = SQL_C_SLONG, stype = SQL_INTEGER, ptr = &pb->i;
 		break;
-	case FT_DOUBLE:
-		ctype = SQL_C_DOUBLE, stype = SQL_DOUBLE, ptr = (SQLPOINTER)&v->u.d;
-		break;
+	case FT_DOUBLE: ctype = SQL_C_DOUBLE, stype = SQL_DOUBLE, ptr = (SQLPOINTER)&v->u.d; break;
 	case FT_STRING:
-		ptr = v->null ? (SQLPOINTER)"" : (SQLPOINTER)v->u.s.ptr;
+		ptr = v->null ? (SQLPOINTER) "" : (SQLPOINTER)v->u.s.ptr;
 		if (!v->null)
 			pb->ind = (SQLLEN)v->u.s.len;
 		size = v->null || v->u.s.len == 0 ? 1 : v->u.s.len;
@@ -115,8 +113,8 @@ bind_field(struct db_stmt *st, struct param_buf *pb, int p, const struct event_r
 		ptr = pb->text, size = EB_TIME_TEXT_LEN;
 		break;
 	}
-	return SQL_SUCCEEDED(SQLBindParameter(st->h, (SQLUSMALLINT)p, SQL_PARAM_INPUT, ctype,
-					      stype, size, 0, ptr, 0, &pb->ind));
+	return SQL_SUCCEEDED(SQLBindParameter(st->h, (SQLUSMALLINT)p, SQL_PARAM_INPUT, ctype, stype,
+					      size, 0, ptr, 0, &pb->ind));
 }
 
 bool

@@ -69,7 +69,8 @@ plain_prefix(const char *s, size_t n)
 		memcpy(&x, s + i, 8);
 		/* a byte < 0x20, '"' or '\\' sets its high bit (x itself
 		 * masks the bytes >= 0x80, which need no escape) */
-		if ((((x - ones * 0x20) | ((x ^ (ones * '"')) - ones) | ((x ^ (ones * '\\')) - ones)) &
+		if ((((x - ones * 0x20) | ((x ^ (ones * '"')) - ones) |
+		      ((x ^ (ones * '\\')) - ones)) &
 		     ~x & high) != 0)
 			break;
 	}

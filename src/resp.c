@@ -26,8 +26,8 @@ static const char fallback_tail[] = "}}";
 
 /* Headers, a blank line, then the body, in one write where possible. */
 static bool
-send(const struct eb_transport *t, const char *status_line, const char *extra,
-     const char *body, size_t len)
+send(const struct eb_transport *t, const char *status_line, const char *extra, const char *body,
+     size_t len)
 {
 	char head[512];
 	int n = snprintf(head, sizeof(head),
@@ -102,20 +102,18 @@ static const char *
 extra_headers(enum eb_err err, bool token_sent)
 {
 	switch (err) {
-	case EB_ERR_METHOD:
-		return "Allow: PUT\r\n";
+	case EB_ERR_METHOD: return "Allow: PUT\r\n";
 	case EB_ERR_API_KEY:
 		/* RFC 9110 §15.5.2: every 401 carries a challenge; the key was
 		 * wrong, so no token was judged and no error is named */
 		return "WWW-Authenticate: Bearer realm=\"events-batch\"\r\n";
 	case EB_ERR_TOKEN_MISSING:
 	case EB_ERR_TOKEN_INVALID:
-		return token_sent ? "WWW-Authenticate: Bearer realm=\"events-batch\", error=\"invalid_token\"\r\n"
+		return token_sent ? "WWW-Authenticate: Bearer realm=\"events-batch\", "
+				    "error=\"invalid_token\"\r\n"
 				  : "WWW-Authenticate: Bearer realm=\"events-batch\"\r\n";
-	case EB_ERR_DB_UNAVAILABLE:
-		return "Retry-After: " RETRY_AFTER_SECONDS "\r\n";
-	default:
-		return "";
+	case EB_ERR_DB_UNAVAILABLE: return "Retry-After: " RETRY_AFTER_SECONDS "\r\n";
+	default: return "";
 	}
 }
 
@@ -123,15 +121,10 @@ int
 resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
 		 const char *instance, const char *activity, bool token_sent)
 {
-	json_t *root = json_pack("{s:n, s:{s:s, s:s, s:i, s:s, s:s}, s:{s:s}}",
-				 "data",
-				 "error",
-				 "type", eb_err_type(err),
-				 "title", eb_err_title(err),
-				 "status", eb_err_status(err),
-				 "detail", detail ? detail : "",
-				 "instance", instance,
-				 "debug", "activityID", activity);
+	json_t *root = json_pack("{s:n, s:{s:s, s:s, s:i, s:s, s:s}, s:{s:s}}", "data", "error",
+				 "type", eb_err_type(err), "title", eb_err_title(err), "status",
+				 eb_err_status(err), "detail", detail ? detail : "", "instance",
+				 instance, "debug", "activityID", activity);
 	size_t len = root ? json_dumpb(root, NULL, 0, JSON_COMPACT) : 0;
 	char *body = len ? malloc(len) : NULL;
 

@@ -57,8 +57,7 @@ put_value(char *p, const struct event_field *field, const struct event_value *v)
 	int n;
 
 	switch (field->type) {
-	case FT_INT32:
-		return put_int(p, v->u.i);
+	case FT_INT32: return put_int(p, v->u.i);
 	case FT_BOOL:
 		memcpy(p, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
 		return p + (v->u.b ? 4 : 5);
@@ -71,8 +70,7 @@ put_value(char *p, const struct event_field *field, const struct event_value *v)
 		if (memchr(p, '.', (size_t)n) == NULL && memchr(p, 'e', (size_t)n) == NULL)
 			memcpy(p + n, ".0", 2), n += 2;
 		return p + n;
-	case FT_STRING:
-		return out_json_escape(p, v->u.s.ptr, v->u.s.len);
+	case FT_STRING: return out_json_escape(p, v->u.s.ptr, v->u.s.len);
 	case FT_DATETIME:
 		eb_time_format(&v->u.t, text);
 		return out_json_escape(p, text, EB_TIME_TEXT_LEN);

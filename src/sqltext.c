@@ -91,8 +91,8 @@ build_insert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, i
  * variant did not get, as "col = " + the value expression, where the value
  * is a parameter (NULL from) or from.col. */
 static void
-build_set_list(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d,
-	       unsigned variant, const char *from)
+build_set_list(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, unsigned variant,
+	       const char *from)
 {
 	bool first = true;
 

@@ -181,8 +181,8 @@ upsert_bulk(struct db_conn *c, const struct event_row *rows, size_t n, bool *cre
 {
 	bool seen[BULK_MAX] = {false};
 	int size = size_index(n);
-	struct db_stmt *st = odbc_prepared(&c->cache, c->dbc, c->dialect, sqltext_existing(size),
-					   &c->err);
+	struct db_stmt *st =
+		odbc_prepared(&c->cache, c->dbc, c->dialect, sqltext_existing(size), &c->err);
 	long got;
 
 	if (st == NULL || !odbc_exec_rows(st, c->pbuf, rows, &c->err))
@@ -264,8 +264,7 @@ upsert_row(struct db_conn *c, const struct event_row *row, bool *created, bool *
 		odbc_done(st);
 		*created = n == 1;
 		return true;
-	case UPSERT_UPDATE_THEN_INSERT:
-		break;
+	case UPSERT_UPDATE_THEN_INSERT: break;
 	}
 	n = odbc_row_count(st);
 	odbc_done(st);
@@ -438,7 +437,8 @@ run_batch(struct db_pool *pool, struct db_conn *c, const struct rows *r, bool ca
 static bool
 stale_connection(const struct db_conn *c, enum phase phase)
 {
-	return phase == PHASE_BEGIN || (phase == PHASE_WRITE && strncmp(c->err.state, "08", 2) == 0);
+	return phase == PHASE_BEGIN ||
+	       (phase == PHASE_WRITE && strncmp(c->err.state, "08", 2) == 0);
 }
 
 enum db_status
@@ -475,7 +475,8 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 			   stale_connection(c, phase)) {
 			reconnected = true;
 			conn_close(c);
-			log_msg("database %s: the kept connection failed; connecting again", db->name);
+			log_msg("database %s: the kept connection failed; connecting again",
+				db->name);
 		} else {
 			if (st == DB_REFUSED) /* refused even item by item: not a row's fault */
 				st = DB_FAILED;

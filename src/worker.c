@@ -55,13 +55,13 @@
 #include "transport_fcgi.h"
 #include "worker.h"
 
-#define IDLE_MAX 256          /* silent connections held open */
-#define TICK_MS 1000          /* how often the deadlines are looked at */
-#define STOP_TICK_MS 50       /* ... after a stop signal */
-#define STOP_GRACE_MS 1000    /* SPEC §2: a request still arriving at a stop */
-#define DRAIN_MAX 65536       /* unread body a kept connection may skip */
-#define ADDRS_MAX 64          /* FCGI_WEB_SERVER_ADDRS entries */
-#define ACCEPT_WAIT_MS 5      /* for the first bytes of a new connection */
+#define IDLE_MAX 256       /* silent connections held open */
+#define TICK_MS 1000       /* how often the deadlines are looked at */
+#define STOP_TICK_MS 50    /* ... after a stop signal */
+#define STOP_GRACE_MS 1000 /* SPEC §2: a request still arriving at a stop */
+#define DRAIN_MAX 65536    /* unread body a kept connection may skip */
+#define ADDRS_MAX 64       /* FCGI_WEB_SERVER_ADDRS entries */
+#define ACCEPT_WAIT_MS 5   /* for the first bytes of a new connection */
 
 struct conn {
 	int fd;
@@ -71,10 +71,10 @@ struct conn {
 /* A serving thread, as the main thread watches it. */
 struct slot {
 	pthread_mutex_t mu;
-	int fd;              /* the connection it serves, or -1 */
-	enum worker_io io;   /* the blocking call it is in, if any */
-	int64_t deadline;    /* when that call is cut */
-	bool cut;            /* the main thread shut the connection down */
+	int fd;            /* the connection it serves, or -1 */
+	enum worker_io io; /* the blocking call it is in, if any */
+	int64_t deadline;  /* when that call is cut */
+	bool cut;          /* the main thread shut the connection down */
 	pthread_t thread;
 	struct worker *w;
 };
@@ -83,18 +83,18 @@ struct worker {
 	const struct eb_config *cfg;
 	struct db_pool *pool;
 	int listen_fd;
-	int idle_ep;                  /* the idle set, one-shot */
-	int main_ep;                  /* the main thread's: sig_fd */
+	int idle_ep; /* the idle set, one-shot */
+	int main_ep; /* the main thread's: sig_fd */
 	int sig_fd;
-	int stop_fd;                  /* an eventfd, readable once stopping */
-	bool tcp;                     /* TCP_NODELAY on accepted connections */
+	int stop_fd; /* an eventfd, readable once stopping */
+	bool tcp;    /* TCP_NODELAY on accepted connections */
 	int64_t timeout_ms;
 	struct in_addr addrs[ADDRS_MAX]; /* FCGI_WEB_SERVER_ADDRS, as libfcgi */
-	int n_addrs;                  /* -1: any client */
+	int n_addrs;                     /* -1: any client */
 	struct slot slots[EB_THREADS_MAX];
 	int n_slots;
 
-	pthread_mutex_t mu;           /* guards the rest */
+	pthread_mutex_t mu; /* guards the rest */
 	struct conn idle[IDLE_MAX];
 	int n_idle;
 	int live_threads;
@@ -422,7 +422,8 @@ serve_connection(struct worker *w, struct slot *s, FCGX_Request *req, struct con
 		if (FCGX_Accept_r(req) != 0) { /* it closed its descriptor */
 			if (slot_cut(s))
 				log_msg("closed a connection that brought no complete request "
-					"in %d s (read_timeout_seconds)", w->cfg->read_timeout_seconds);
+					"in %d s (read_timeout_seconds)",
+					w->cfg->read_timeout_seconds);
 			break;
 		}
 		worker_io(WORKER_IO_NONE);
@@ -430,7 +431,8 @@ serve_connection(struct worker *w, struct slot *s, FCGX_Request *req, struct con
 		handler_serve(w->cfg, w->pool, &t);
 		if (slot_cut(s))
 			log_msg("closed a connection whose request stalled for %d s "
-				"(read_timeout_seconds)", w->cfg->read_timeout_seconds);
+				"(read_timeout_seconds)",
+				w->cfg->read_timeout_seconds);
 		kept = req->keepConnection && !slot_cut(s) && body_read_to_end(req);
 		req->keepConnection = kept;
 		worker_io(WORKER_IO_WRITE);
@@ -458,7 +460,8 @@ serve_connection(struct worker *w, struct slot *s, FCGX_Request *req, struct con
 static int
 thread_epoll(struct worker *w)
 {
-	struct epoll_event listen_ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = w->listen_fd};
+	struct epoll_event listen_ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+					.data.fd = w->listen_fd};
 	struct epoll_event idle_ev = {.events = EPOLLIN, .data.fd = w->idle_ep};
 	struct epoll_event stop_ev = {.events = EPOLLIN, .data.fd = w->stop_fd};
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -560,7 +563,8 @@ cut_overdue(struct worker *w, int64_t now, int64_t stop_at)
 		pthread_mutex_lock(&s->mu);
 		if (s->fd >= 0 && s->io != WORKER_IO_NONE && !s->cut) {
 			int64_t due = s->deadline;
-			if (stop_at >= 0 && s->io == WORKER_IO_READ && stop_at + STOP_GRACE_MS < due)
+			if (stop_at >= 0 && s->io == WORKER_IO_READ &&
+			    stop_at + STOP_GRACE_MS < due)
 				due = stop_at + STOP_GRACE_MS;
 			if (due <= now) {
 				shutdown(s->fd, SHUT_RDWR);

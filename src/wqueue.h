@@ -18,7 +18,10 @@ struct wqueue {
 	bool held; /* this process holds it */
 };
 
-#define WQUEUE_NONE {-1, false}
+#define WQUEUE_NONE                                                                                \
+	{                                                                                          \
+		-1, false                                                                          \
+	}
 
 /* Queue for the file at path (read-only open); false when it cannot be
  * opened, and then the queue is none. */

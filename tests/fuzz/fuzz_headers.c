@@ -19,7 +19,8 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *copy = malloc(size + 1), *fields[5] = {"", "", "", "", ""}, *p, path[HTTP_PATH_MAX + 1];
+	char *copy = malloc(size + 1), *fields[5] = {"", "", "", "", ""}, *p,
+	     path[HTTP_PATH_MAX + 1];
 	char detail[256], *body, text[HTTP_PATH_TEXT_MAX];
 	json_t *instance;
 	size_t len;
@@ -36,9 +37,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += strlen(p) + 1;
 	}
 	{
-		const char *params[] = {"SCRIPT_NAME", fields[0], "REQUEST_URI", fields[0],
-					"CONTENT_TYPE", fields[1], "CONTENT_LENGTH", fields[2],
-					"HTTP_VBASOFTWARE_DATABASE", fields[3], NULL};
+		const char *params[] = {"SCRIPT_NAME",
+					fields[0],
+					"REQUEST_URI",
+					fields[0],
+					"CONTENT_TYPE",
+					fields[1],
+					"CONTENT_LENGTH",
+					fields[2],
+					"HTTP_VBASOFTWARE_DATABASE",
+					fields[3],
+					NULL};
 		memtransport_init(&t, &m, params, fields[4]);
 		m.read_chunk = 7;
 		/* the path is cut only when it is not whole */

@@ -72,7 +72,8 @@ count_rows(const char *where)
 	char cmd[1024], out[64] = "";
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT COUNT(*) FROM Event %s\"", db_path, where);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT COUNT(*) FROM Event %s\"", db_path,
+		 where);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	if (fgets(out, sizeof(out), p) == NULL)
@@ -116,17 +117,20 @@ setup(void **state)
 	snprintf(db_path, sizeof(db_path), "%s/events.db", dir);
 	snprintf(conf_path, sizeof(conf_path), "%s/eb.conf", dir);
 	snprintf(key_path, sizeof(key_path), "%s/jwt.key", dir);
-	snprintf(schema_path, sizeof(schema_path), "%s/sql/schema-sqlite.sql", srcdir ? srcdir : "..");
+	snprintf(schema_path, sizeof(schema_path), "%s/sql/schema-sqlite.sql",
+		 srcdir ? srcdir : "..");
 	schema = read_file(schema_path);
 	exec_sql(db_path, schema);
 	free(schema);
 	/* a rule only the database knows, to make one item fail in SQL */
-	exec_sql(db_path, "CREATE TRIGGER refuse BEFORE INSERT ON Event WHEN NEW.Subject = 'refuse me' "
-			  "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END;\n");
+	exec_sql(db_path,
+		 "CREATE TRIGGER refuse BEFORE INSERT ON Event WHEN NEW.Subject = 'refuse me' "
+		 "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END;\n");
 	write_file(key_path, secret);
 	snprintf(conf, sizeof(conf),
 		 "[auth]\n"
-		 "api_key_sha256 = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+		 "api_key_sha256 = "
+		 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
 		 "jwt_key_file = %s\n"
 		 "[databases]\n"
 		 "test = Driver=SQLite3;Database=%s;NoCreat=1\n"
@@ -169,14 +173,22 @@ put_adjusted(const char *db, const char *body, struct memtransport *m,
 {
 	char length[32];
 	const char *params[] = {
-		"REQUEST_METHOD", "PUT",
-		"SCRIPT_NAME", "/events-batch",
-		"HTTP_USER_AGENT", "unit",
-		"HTTP_X_API_KEY", "test",
-		"HTTP_AUTHORIZATION", token_header,
-		"HTTP_VBASOFTWARE_DATABASE", db,
-		"CONTENT_TYPE", "application/json",
-		"CONTENT_LENGTH", length,
+		"REQUEST_METHOD",
+		"PUT",
+		"SCRIPT_NAME",
+		"/events-batch",
+		"HTTP_USER_AGENT",
+		"unit",
+		"HTTP_X_API_KEY",
+		"test",
+		"HTTP_AUTHORIZATION",
+		token_header,
+		"HTTP_VBASOFTWARE_DATABASE",
+		db,
+		"CONTENT_TYPE",
+		"application/json",
+		"CONTENT_LENGTH",
+		length,
 		NULL,
 	};
 	struct eb_transport t;
@@ -194,8 +206,8 @@ put(const char *db, const char *body, struct memtransport *m)
 	return put_adjusted(db, body, m, NULL);
 }
 
-#define ITEM(id, subject)                                                              \
-	"{\"event_ID\": " #id ", \"claim_Audit_Event\": true, \"process_Automation_Event\": " \
+#define ITEM(id, subject)                                                                          \
+	"{\"event_ID\": " #id ", \"claim_Audit_Event\": true, \"process_Automation_Event\": "      \
 	"false, \"reminder\": false, \"subject\": \"" subject "\"}"
 
 #endif

@@ -17,7 +17,8 @@ static const struct event_defaults defs = {
 	.user = "token-user",
 };
 
-#define ITEM(id) "{\"event_ID\": " #id ", \"claim_Audit_Event\": false, " \
+#define ITEM(id)                                                                                   \
+	"{\"event_ID\": " #id ", \"claim_Audit_Event\": false, "                                   \
 	"\"process_Automation_Event\": false, \"reminder\": false}"
 
 /* What the whole body parsed at once says: NULL when it is an array (its
@@ -47,20 +48,70 @@ static void
 framing_agrees_with_jansson(void **state)
 {
 	static const char *const bodies[] = {
-		"[]", " [ ] ", "\n[\r\n]\t", "[{}]", "[1]", "[ 1 , 2 ]", "[true,false,null]",
-		"[\"a]b\"]", "[\"a\\\"],\"]", "[\"\\\\\"]", "[\"\\\\\",1]", "[\"\\u0000\"]",
-		"[[1,2],{\"a\":[3,{\"b\":\"]}\"}]}]", "[{\"a\":\"}\"}]", "[[[]]]",
-		ITEM(1), "[" ITEM(1) "," ITEM(2) "]",
+		"[]",
+		" [ ] ",
+		"\n[\r\n]\t",
+		"[{}]",
+		"[1]",
+		"[ 1 , 2 ]",
+		"[true,false,null]",
+		"[\"a]b\"]",
+		"[\"a\\\"],\"]",
+		"[\"\\\\\"]",
+		"[\"\\\\\",1]",
+		"[\"\\u0000\"]",
+		"[[1,2],{\"a\":[3,{\"b\":\"]}\"}]}]",
+		"[{\"a\":\"}\"}]",
+		"[[[]]]",
+		ITEM(1),
+		"[" ITEM(1) "," ITEM(2) "]",
 		/* refused */
-		"", " ", "[", "]", "[1", "[1,", "[1,]", "[,1]", "[,]", "[1 2]", "[1,,2]",
-		"[1]x", "[1] [2]", "[1]]", "[{\"a\":1}}]", "[{\"a\":[}]", "[[1]", "[\"abc]",
-		"[\"a\\\"]", "[nul]", "[01]", "[1.]", "[\"\x01\"]", "[\"\xff\"]",
-		"\xef\xbb\xbf[]", "{}", "5", "\"[]\"", "null", "[1}", "[{]",
-		"[{\"a\" 1}]", "[\t\n\r ,]",
+		"",
+		" ",
+		"[",
+		"]",
+		"[1",
+		"[1,",
+		"[1,]",
+		"[,1]",
+		"[,]",
+		"[1 2]",
+		"[1,,2]",
+		"[1]x",
+		"[1] [2]",
+		"[1]]",
+		"[{\"a\":1}}]",
+		"[{\"a\":[}]",
+		"[[1]",
+		"[\"abc]",
+		"[\"a\\\"]",
+		"[nul]",
+		"[01]",
+		"[1.]",
+		"[\"\x01\"]",
+		"[\"\xff\"]",
+		"\xef\xbb\xbf[]",
+		"{}",
+		"5",
+		"\"[]\"",
+		"null",
+		"[1}",
+		"[{]",
+		"[{\"a\" 1}]",
+		"[\t\n\r ,]",
 		/* after an item the fast reader takes: only ',' or ']' */
-		"[" ITEM(1) "x]", "[" ITEM(1) " x," ITEM(2) "]", "[" ITEM(1) " " ITEM(2) "]",
-		"[" ITEM(1) "}", "[" ITEM(1) "}]", "[" ITEM(1), "[" ITEM(1) " ", "[" ITEM(1) ",",
-		"[" ITEM(1) ",]", "[" ITEM(1) "]]", "[" ITEM(1) "] x", "[" ITEM(1) ":1]",
+		"[" ITEM(1) "x]",
+		"[" ITEM(1) " x," ITEM(2) "]",
+		"[" ITEM(1) " " ITEM(2) "]",
+		"[" ITEM(1) "}",
+		"[" ITEM(1) "}]",
+		"[" ITEM(1),
+		"[" ITEM(1) " ",
+		"[" ITEM(1) ",",
+		"[" ITEM(1) ",]",
+		"[" ITEM(1) "]]",
+		"[" ITEM(1) "] x",
+		"[" ITEM(1) ":1]",
 		"[\n" ITEM(1) " \n,\t" ITEM(2) "\r\n]\n",
 	};
 	(void)state;
@@ -145,11 +196,12 @@ each_item_gets_its_result_and_valid_ones_a_row(void **state)
 static void
 fast_and_jansson_items_keep_batch_order(void **state)
 {
-	const char *body = "[" ITEM(1) ", {\"event_ID\": 2, \"event_ID\": 3, "
-			   "\"claim_Audit_Event\": true, \"process_Automation_Event\": true, "
-			   "\"reminder\": true}, {\"event_ID\": \"x\"}, "
-			   "{\"event_ID\": 4, \"claim_Audit_Event\": false, \"status\": \"a\\\"b\", "
-			   "\"process_Automation_Event\": false, \"reminder\": false}]";
+	const char *body = "[" ITEM(
+		1) ", {\"event_ID\": 2, \"event_ID\": 3, "
+		   "\"claim_Audit_Event\": true, \"process_Automation_Event\": true, "
+		   "\"reminder\": true}, {\"event_ID\": \"x\"}, "
+		   "{\"event_ID\": 4, \"claim_Audit_Event\": false, \"status\": \"a\\\"b\", "
+		   "\"process_Automation_Event\": false, \"reminder\": false}]";
 	int status = event_field_index("status");
 	char detail[512];
 	struct batch b;
@@ -274,8 +326,8 @@ agrees_with_jansson(const char *body, long max_items)
 	enum eb_err err = batch_parse(body, len, max_items, &defs, &b, got, sizeof(got));
 
 	if (refused == NULL && (long)n <= max_items && (err != EB_OK || b.n_items != n))
-		fail_msg("%.60s... (%zu bytes): refused (%s), Jansson reads an array of %zu",
-			 body, len, got, n);
+		fail_msg("%.60s... (%zu bytes): refused (%s), Jansson reads an array of %zu", body,
+			 len, got, n);
 	if (refused == NULL && (long)n > max_items && err != EB_ERR_TOO_MANY_ITEMS)
 		fail_msg("%.60s... (%zu bytes): %d '%s', want too many items", body, len, err, got);
 	if (refused != NULL && (err != EB_ERR_BODY_INVALID || strcmp(got, want) != 0))

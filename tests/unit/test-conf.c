@@ -57,8 +57,7 @@ write_with_auth(const char *before, const char *after)
 {
 	char text[4096];
 
-	snprintf(text, sizeof(text),
-		 "%s[auth]\napi_key_sha256 = " HASH "\njwt_key_file = %s\n%s",
+	snprintf(text, sizeof(text), "%s[auth]\napi_key_sha256 = " HASH "\njwt_key_file = %s\n%s",
 		 before, secret_path, after);
 	write_conf(text);
 }
@@ -168,7 +167,8 @@ test_errors_name_file_and_line(void **state)
 	write_with_auth("[limits]\njust words\n", "");
 	expect_error("2: expected 'key = value'");
 	write_with_auth("", "jwt_algorithm = none\n");
-	expect_error("4: jwt_algorithm: 'none' is not one of HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384");
+	expect_error("4: jwt_algorithm: 'none' is not one of HS256 HS384 HS512 RS256 RS384 RS512 "
+		     "ES256 ES384");
 	write_with_auth("", "api_key_sha256 = abc\n");
 	expect_error("4: api_key_sha256: expected 64 hex digits");
 	write_with_auth("", "clock_skew_seconds = 99999999\n");
@@ -215,13 +215,17 @@ test_key_file_problems(void **state)
 	f = fopen(short_path, "w");
 	fputs("tooshort\n", f);
 	fclose(f);
-	snprintf(text, sizeof(text), "[auth]\napi_key_sha256 = " HASH "\njwt_key_file = %s\n"
-		 "[databases]\nd = DSN=x\n", short_path);
+	snprintf(text, sizeof(text),
+		 "[auth]\napi_key_sha256 = " HASH "\njwt_key_file = %s\n"
+		 "[databases]\nd = DSN=x\n",
+		 short_path);
 	write_conf(text);
 	expect_error("3: jwt_key_file: an HS* secret must be at least 32 bytes");
 	/* an RS* configuration needs a PEM public key, not a secret */
-	snprintf(text, sizeof(text), "[auth]\napi_key_sha256 = " HASH "\njwt_algorithm = RS256\n"
-		 "jwt_key_file = %s\n[databases]\nd = DSN=x\n", secret_path);
+	snprintf(text, sizeof(text),
+		 "[auth]\napi_key_sha256 = " HASH "\njwt_algorithm = RS256\n"
+		 "jwt_key_file = %s\n[databases]\nd = DSN=x\n",
+		 secret_path);
 	write_conf(text);
 	expect_error("4: jwt_key_file: not a PEM public key (RS256 needs one)");
 	unlink(short_path);
@@ -247,8 +251,10 @@ test_database_names(void **state)
 	assert_false(eb_database_name_ok(""));
 	assert_false(eb_database_name_ok("a b"));
 	assert_false(eb_database_name_ok("a;b"));
-	assert_true(eb_database_name_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
-	assert_false(eb_database_name_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	assert_true(eb_database_name_ok(
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	assert_false(eb_database_name_ok(
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
 static const struct CMUnitTest tests[] = {

@@ -13,9 +13,8 @@ static const struct event_defaults defs = {
 	.user = "token-user",
 };
 
-static const char *const minimal =
-	"{\"event_ID\": 7, \"claim_Audit_Event\": false, "
-	"\"process_Automation_Event\": true, \"reminder\": false";
+static const char *const minimal = "{\"event_ID\": 7, \"claim_Audit_Event\": false, "
+				   "\"process_Automation_Event\": true, \"reminder\": false";
 
 /* Validate minimal + extra ("" or ", \"x\": 1"), returning the error text. */
 static bool
@@ -143,8 +142,10 @@ test_types_are_strict(void **state)
 	(void)state;
 	expect_error(", \"reportSeries_Key\": \"5\"", "reportSeries_Key: must be an integer");
 	expect_error(", \"reportSeries_Key\": 1.5", "reportSeries_Key: must be an integer");
-	expect_error(", \"reportSeries_Key\": 2147483648", "reportSeries_Key: out of the int32 range");
-	expect_error(", \"reportSeries_Key\": -2147483649", "reportSeries_Key: out of the int32 range");
+	expect_error(", \"reportSeries_Key\": 2147483648",
+		     "reportSeries_Key: out of the int32 range");
+	expect_error(", \"reportSeries_Key\": -2147483649",
+		     "reportSeries_Key: out of the int32 range");
 	expect_ok(", \"reportSeries_Key\": -2147483648");
 	expect_ok(", \"userGroup_Key\": 2147483647");
 	expect_error(", \"reminder\": 1", "reminder: must be a boolean");
@@ -154,7 +155,8 @@ test_types_are_strict(void **state)
 	expect_error(", \"subject\": 5", "subject: must be a string");
 	expect_error(", \"due_Date\": 20240101", "due_Date: must be a date-time string");
 	expect_error(", \"due_Date\": \"2024-02-30\"",
-		     "due_Date: not a valid date-time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM])");
+		     "due_Date: not a valid date-time (YYYY-MM-DD or "
+		     "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM])");
 }
 
 static void
@@ -184,7 +186,8 @@ test_string_limits_count_characters(void **state)
 	expect_ok(", \"entry_User\": \"éééééééééééééééééééé\"");
 	expect_error(", \"entry_User\": \"ééééééééééééééééééééé\"",
 		     "entry_User: longer than 20 characters");
-	expect_error(", \"user_ID\": \"abcdefghijklmnopqrstu\"", "user_ID: longer than 20 characters");
+	expect_error(", \"user_ID\": \"abcdefghijklmnopqrstu\"",
+		     "user_ID: longer than 20 characters");
 	expect_ok(", \"meta_Data\": \"no limit here, beyond the body's\"");
 }
 

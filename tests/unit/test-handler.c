@@ -15,11 +15,12 @@ test_batch_is_stored_and_reported(void **state)
 	(void)state;
 	assert_int_equal(put("test", "[" ITEM(1, "a") ", " ITEM(2, "b") "]", &m), 207);
 	assert_non_null(strstr(m.out, "Status: 207 Multi-Status\r\n"));
-	assert_non_null(strstr(memtransport_body(&m),
-			       "{\"data\":[{\"id\":[{\"key\":\"event_ID\",\"value\":1}],\"status\":201,"
-			       "\"body\":\"Created\"},{\"id\":[{\"key\":\"event_ID\",\"value\":2}],"
-			       "\"status\":201,\"body\":\"Created\"}],\"error\":null,"
-			       "\"debug\":{\"activityID\":\""));
+	assert_non_null(
+		strstr(memtransport_body(&m),
+		       "{\"data\":[{\"id\":[{\"key\":\"event_ID\",\"value\":1}],\"status\":201,"
+		       "\"body\":\"Created\"},{\"id\":[{\"key\":\"event_ID\",\"value\":2}],"
+		       "\"status\":201,\"body\":\"Created\"}],\"error\":null,"
+		       "\"debug\":{\"activityID\":\""));
 	free(m.out);
 	assert_int_equal(count_rows("WHERE Event_ID IN (1, 2) AND Entry_User = 'unit'"), 2);
 	assert_int_equal(put("test", "[" ITEM(2, "b2") "]", &m), 207);
@@ -35,12 +36,15 @@ test_item_refused_by_database_is_rolled_back_alone(void **state)
 	const char *body;
 
 	(void)state;
-	assert_int_equal(put("test", "[" ITEM(10, "x") ", " ITEM(11, "refuse me") ", " ITEM(12, "y") ", "
-				     ITEM(10, "x2") "]", &m),
+	assert_int_equal(put("test",
+			     "[" ITEM(10, "x") ", " ITEM(11, "refuse me") ", " ITEM(
+				     12, "y") ", " ITEM(10, "x2") "]",
+			     &m),
 			 207);
 	body = memtransport_body(&m);
 	assert_non_null(strstr(body, "\"value\":10}],\"status\":201"));
-	assert_non_null(strstr(body, "\"value\":11}],\"status\":500,\"body\":\"database error (SQLSTATE"));
+	assert_non_null(
+		strstr(body, "\"value\":11}],\"status\":500,\"body\":\"database error (SQLSTATE"));
 	assert_non_null(strstr(body, "\"value\":12}],\"status\":201"));
 	/* the redo keeps the in-batch order: 10 is created, then updated */
 	assert_non_null(strstr(body, "\"value\":10}],\"status\":200"));
@@ -77,8 +81,9 @@ test_invalid_items_do_not_block_valid_ones(void **state)
 	assert_int_equal(put("test", "[" ITEM(30, "ok") ", {\"event_ID\": \"31\"}, 5]", &m), 207);
 	body = memtransport_body(&m);
 	assert_non_null(strstr(body, "\"value\":30}],\"status\":201"));
-	assert_non_null(strstr(body, "{\"id\":[{\"key\":\"event_ID\",\"value\":null}],\"status\":400,"
-				     "\"body\":\"event_ID: must be an integer; claim_Audit_Event: required;"));
+	assert_non_null(strstr(
+		body, "{\"id\":[{\"key\":\"event_ID\",\"value\":null}],\"status\":400,"
+		      "\"body\":\"event_ID: must be an integer; claim_Audit_Event: required;"));
 	assert_non_null(strstr(body, "\"status\":400,\"body\":\"item: must be a JSON object\"}"));
 	free(m.out);
 	assert_int_equal(count_rows("WHERE Event_ID = 30"), 1);
@@ -94,7 +99,8 @@ test_large_batch_crosses_chunks(void **state)
 	(void)state;
 	len += (size_t)snprintf(body + len, cap - len, "[");
 	for (int i = 0; i < 1000; i++)
-		len += (size_t)snprintf(body + len, cap - len, "%s{\"event_ID\": %d, \"claim_Audit_Event\": false, "
+		len += (size_t)snprintf(body + len, cap - len,
+					"%s{\"event_ID\": %d, \"claim_Audit_Event\": false, "
 					"\"process_Automation_Event\": false, \"reminder\": true}",
 					i ? "," : "", 1000 + i);
 	snprintf(body + len, cap - len, "]");

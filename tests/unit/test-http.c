@@ -30,13 +30,13 @@ static void
 test_path_from_script_name_and_path_info(void **state)
 {
 	(void)state;
-	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "/api", "PATH_INFO", "/events-batch",
-						  "REQUEST_URI", "/ignored", NULL},
+	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "/api", "PATH_INFO",
+						  "/events-batch", "REQUEST_URI", "/ignored", NULL},
 			    "/api/events-batch"));
 	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "/x/events-batch", NULL},
 			    "/x/events-batch"));
-	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "", "PATH_INFO", "",
-						  "REQUEST_URI", "/v1/events-batch?debug=1", NULL},
+	assert_true(path_of((const char *const[]){"SCRIPT_NAME", "", "PATH_INFO", "", "REQUEST_URI",
+						  "/v1/events-batch?debug=1", NULL},
 			    "/v1/events-batch"));
 	assert_true(path_of((const char *const[]){NULL}, ""));
 }
@@ -71,12 +71,10 @@ test_path_over_2048_bytes_is_not_whole(void **state)
 	/* SCRIPT_NAME and PATH_INFO count together */
 	memcpy(script, at, 1000);
 	script[1000] = '\0';
-	assert_true(path_of((const char *const[]){"SCRIPT_NAME", script, "PATH_INFO", at + 1000,
-						  NULL},
-			    at));
-	assert_false(path_of((const char *const[]){"SCRIPT_NAME", script, "PATH_INFO", over + 1000,
-						   NULL},
-			     cut));
+	assert_true(path_of(
+		(const char *const[]){"SCRIPT_NAME", script, "PATH_INFO", at + 1000, NULL}, at));
+	assert_false(path_of(
+		(const char *const[]){"SCRIPT_NAME", script, "PATH_INFO", over + 1000, NULL}, cut));
 	/* the query is not part of the path */
 	assert_non_null(uri);
 	snprintf(uri, HTTP_PATH_MAX + 100, "%s?%080d", at, 0);

@@ -18,7 +18,7 @@ char *__real_strdup(const char *s);
 static long countdown = -1; /* allocations left before one fails; -1: never */
 static bool paused;         /* the test's own transport allocates freely */
 static bool failed_one;
-static bool for_good;       /* after the first failure, every allocation fails */
+static bool for_good; /* after the first failure, every allocation fails */
 
 static bool
 fail_now(void)
@@ -105,9 +105,9 @@ check_answer(int status, const struct memtransport *m, bool first_write)
 		char got[64] = "";
 		size_t i;
 		json_t *entry;
-		json_array_foreach(json_object_get(doc, "data"), i, entry)
-			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%lld", i ? " " : "",
-				 (long long)json_integer_value(json_object_get(entry, "status")));
+		json_array_foreach(json_object_get(doc, "data"), i, entry) snprintf(
+			got + strlen(got), sizeof(got) - strlen(got), "%s%lld", i ? " " : "",
+			(long long)json_integer_value(json_object_get(entry, "status")));
 		if (strcmp(got, want) != 0)
 			fail_msg("207 with statuses '%s', want '%s': %s", got, want, body);
 	} else if (status != 500 && status != 503) {
@@ -117,10 +117,10 @@ check_answer(int status, const struct memtransport *m, bool first_write)
 		fail_msg("error envelope does not match status %d: %s", status, body);
 	} else {
 		/* doc/openapi.yaml: both are strings, in the fallback too */
-		const char *instance = json_string_value(json_object_get(json_object_get(doc, "error"),
-									 "instance"));
-		const char *activity = json_string_value(json_object_get(json_object_get(doc, "debug"),
-									 "activityID"));
+		const char *instance = json_string_value(
+			json_object_get(json_object_get(doc, "error"), "instance"));
+		const char *activity = json_string_value(
+			json_object_get(json_object_get(doc, "debug"), "activityID"));
 		if (instance == NULL || strcmp(instance, "/events-batch") != 0)
 			fail_msg("error envelope without the request path as instance: %s", body);
 		if (activity == NULL || strlen(activity) != 36 || activity[14] != '4')
@@ -178,7 +178,8 @@ test_memory_gone_for_good_still_gives_a_whole_envelope(void **state)
 		countdown = -1;
 		for_good = false;
 		check_answer(status, &m, false);
-		fallbacks += strstr(memtransport_body(&m), "out of memory building the response") != NULL;
+		fallbacks += strstr(memtransport_body(&m), "out of memory building the response") !=
+			     NULL;
 		free(m.out);
 		if (!failed_one)
 			break;

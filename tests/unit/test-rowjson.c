@@ -74,16 +74,21 @@ test_rows_read_back_as_stored(void **state)
 	static const char *const items[] = {
 		"{\"event_ID\": -2147483648, \"claim_Audit_Event\": true, "
 		"\"process_Automation_Event\": false, \"reminder\": true}",
-		"{\"event_ID\": 7, \"claim_Audit_Event\": false, \"process_Automation_Event\": true, "
+		"{\"event_ID\": 7, \"claim_Audit_Event\": false, \"process_Automation_Event\": "
+		"true, "
 		"\"reminder\": false, \"completion_Percent\": 0.1, \"entry_User\": null, "
 		"\"meta_Data\": \"q\\\"b\\\\s/\\n\\t\\u0001\\u001f f\xc3\xbcr \xf0\x9f\x98\x80\", "
 		"\"subject\": \"\", \"due_Date\": \"2024-02-29T23:59:59.999+01:00\", "
 		"\"userGroup_Key\": 2147483647, \"reminder_Event_ID\": null}",
-		"{\"event_ID\": 8, \"claim_Audit_Event\": false, \"process_Automation_Event\": true, "
+		"{\"event_ID\": 8, \"claim_Audit_Event\": false, \"process_Automation_Event\": "
+		"true, "
 		"\"reminder\": false, \"completion_Percent\": -1.7976931348623157e308}",
-		"{\"event_ID\": 9, \"claim_Audit_Event\": false, \"process_Automation_Event\": true, "
-		"\"reminder\": false, \"completion_Percent\": 5e-324, \"entry_Date\": \"0001-01-01\"}",
-		"{\"event_ID\": 10, \"claim_Audit_Event\": false, \"process_Automation_Event\": true, "
+		"{\"event_ID\": 9, \"claim_Audit_Event\": false, \"process_Automation_Event\": "
+		"true, "
+		"\"reminder\": false, \"completion_Percent\": 5e-324, \"entry_Date\": "
+		"\"0001-01-01\"}",
+		"{\"event_ID\": 10, \"claim_Audit_Event\": false, \"process_Automation_Event\": "
+		"true, "
 		"\"reminder\": false, \"completion_Percent\": -0.0}",
 	};
 	enum { N = sizeof(items) / sizeof(items[0]) };

@@ -59,9 +59,9 @@ render(const struct dialect *d)
 		need = strlen(kinds[i].name) + strlen(params) + (text ? strlen(text) : 6) + 64;
 		while (len + need >= cap)
 			assert_non_null(out = realloc(out, cap *= 2));
-		len += (size_t)snprintf(out + len, cap - len, "-- %s: rows %d, parameters %d [%s]\n%s\n",
-					kinds[i].name, sh.rows, sh.nparams, params,
-					text ? text : "(none)");
+		len += (size_t)snprintf(out + len, cap - len,
+					"-- %s: rows %d, parameters %d [%s]\n%s\n", kinds[i].name,
+					sh.rows, sh.nparams, params, text ? text : "(none)");
 		free(text);
 	}
 	return out;
@@ -111,8 +111,8 @@ check_dialect(const char *dbms_name, const char *file)
 		size_t i = 0;
 		while (got[i] == want[i])
 			i++;
-		fail_msg("%s differs from the code at byte %zu:\ngot  ...%.120s\nwant ...%.120s", path,
-			 i, got + i, want + i);
+		fail_msg("%s differs from the code at byte %zu:\ngot  ...%.120s\nwant ...%.120s",
+			 path, i, got + i, want + i);
 	}
 	free(got);
 	free(want);

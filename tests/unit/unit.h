@@ -13,11 +13,11 @@
 
 #include <cmocka.h>
 
-#define RUN_TESTS(tests)                                   \
-	int main(void)                                     \
-	{                                                  \
-		cmocka_set_message_output(CM_OUTPUT_TAP);  \
-		return cmocka_run_group_tests(tests, NULL, NULL); \
+#define RUN_TESTS(tests)                                                                           \
+	int main(void)                                                                             \
+	{                                                                                          \
+		cmocka_set_message_output(CM_OUTPUT_TAP);                                          \
+		return cmocka_run_group_tests(tests, NULL, NULL);                                  \
 	}
 
 #endif
