@@ -294,6 +294,61 @@ class KeptConnectionTest(ConnectionCase):
         self.stop_and_assert_0()
 
 
+class MixedClientsTest(ConnectionCase):
+    """Many clients at once, each opening connections that bring a good
+    request, two on a kept connection, nothing, a stalled body or part of
+    a head: every good request is answered 207 and stored, nothing else
+    is, and the worker exits 0 afterwards."""
+    threads = 3
+
+    def test_good_requests_are_served_among_silent_stalled_and_broken_ones(self):
+        import random
+        import threading
+        served, errors, lock = set(), [], threading.Lock()
+
+        def one(s, eid, keep):
+            body = json.dumps([harness.event(eid)]).encode()
+            s.sendall(self.request_bytes(body, keep) + fcgi_stdin(body) + fcgi_record(5))
+            out, _ = fcgi_read_response(s)
+            if harness.parse_cgi(out).status != 207:
+                raise AssertionError("%d: %r" % (eid, harness.parse_cgi(out)))
+            with lock:
+                served.add(eid)
+
+        def client(t):
+            rnd = random.Random(t)
+            for i in range(12):
+                kind = rnd.choice(["good", "good", "kept", "silent", "stall", "part"])
+                eid = t * 100 + i
+                try:
+                    with socket.create_connection(("127.0.0.1", int(self.conn.rsplit(":", 1)[1])),
+                                                  timeout=harness.scaled(60)) as s:
+                        if kind == "good":
+                            one(s, eid, False)
+                        elif kind == "kept":
+                            one(s, eid, True)
+                            one(s, eid + 50, True)
+                        elif kind == "silent":
+                            time.sleep(rnd.random() * 2)
+                        else:
+                            body = json.dumps([harness.event(eid)]).encode()
+                            head = self.request_bytes(body)
+                            s.sendall(head + fcgi_stdin(body[:10]) if kind == "stall"
+                                      else head[:rnd.randrange(1, len(head))])
+                            time.sleep(rnd.random() * 2)
+                except Exception as e:  # reported below, in the test's thread
+                    errors.append("%s %d: %r" % (kind, eid, e))
+        clients = [threading.Thread(target=client, args=(t,)) for t in range(6)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(harness.scaled(300))
+        self.assertEqual(errors, [])
+        self.assertGreater(len(served), 10)
+        self.assert_nothing_but(sorted(served))
+        self.stop_and_assert_0()
+
+
 class WebServerAddrsTest(FcgiCase):
     """FCGI_WEB_SERVER_ADDRS, as libfcgi honours it: a TCP client whose
     address is not listed is closed unanswered."""
