@@ -232,7 +232,30 @@ def open_sockets(pid):
     return n
 
 
-def wait_port(port, timeout=10.0):
+def tcp_listening(port):
+    """Whether something listens on 127.0.0.1:port, found without connecting
+    (a probe connection is itself a request attempt for a FastCGI worker)."""
+    want = ":%04X" % port
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[1].endswith(want) and fields[3] == "0A":
+                return True
+    return False
+
+
+def wait_listening(port, proc=None, timeout=10.0):
+    """Until something listens on 127.0.0.1:port (or proc, if given, has
+    exited). Read from /proc/net, else by connecting."""
+    if os.path.exists("/proc/net/tcp"):
+        wait_for(lambda: tcp_listening(port) or (proc is not None and proc.poll() is not None),
+                 timeout=timeout, what="a listener on port %d" % port)
+        return
     deadline = time.time() + scaled(timeout)
     while time.time() < deadline:
         try:
@@ -241,6 +264,35 @@ def wait_port(port, timeout=10.0):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("nothing listens on 127.0.0.1:%d" % port)
+
+
+def pid_alive(pid):
+    """Whether pid is a live process (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+_at_exit = []  # (object, method name): what a test run must stop if it did not
+
+
+def stop_at_exit(obj, method):
+    """Have obj.method() called when the test run exits, unless
+    forget_at_exit(obj) came first: a last resort for servers a test
+    left running."""
+    _at_exit.append((obj, method))
+
+
+def forget_at_exit(obj):
+    _at_exit[:] = [(o, m) for o, m in _at_exit if o is not obj]
+
+
+@atexit.register
+def _stop_leftovers():
+    for obj, method in list(reversed(_at_exit)):
+        getattr(obj, method)()
 
 
 def wait_for(predicate, timeout=20.0, what="condition", interval=0.02):
@@ -611,7 +663,7 @@ fastcgi.server = ( "%(prefix)s" => ((
                 "procs": max_procs, "env": ", ".join(env)})
         self.proc = sandbox.start([which("lighttpd"), "-D", "-f", conf],
                                   stdout=subprocess.DEVNULL, stderr=open(os.path.join(sandbox.dir, "lighttpd-stderr.log"), "wb"))
-        wait_port(self.port)
+        wait_listening(self.port)
         self.prefix = prefix
 
     def request(self, body, headers=None, method="PUT", path=None, timeout=300):

@@ -14,7 +14,6 @@ initdb and postgres refuse to run as root: then the directory belongs to the
 'postgres' user and they run through `runuser -u postgres --`.  mariadbd run
 as root gets --user=mysql and a data directory owned by mysql.
 """
-import atexit
 import csv
 import getpass
 import io
@@ -34,15 +33,6 @@ PG_BIN = os.environ.get("EB_PG_BINDIR", "/usr/lib/postgresql/15/bin")
 APP_USER = "events_app"
 DATABASE = "events"
 
-_live = set()  # servers not yet cleaned up, stopped at exit as a last resort
-
-
-@atexit.register
-def _stop_leftovers():
-    for s in list(_live):
-        s.cleanup()
-
-
 def _exit_on_sigterm(signum, frame):
     # KeyboardInterrupt, not SystemExit: unittest records the latter as one
     # test's error and goes on, but lets the former end the run
@@ -50,7 +40,7 @@ def _exit_on_sigterm(signum, frame):
 
 
 # a test run stopped with SIGTERM (a harness's timeout) still stops its
-# servers, from the atexit hook above
+# servers, from harness.stop_at_exit's atexit hook
 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
@@ -62,20 +52,6 @@ def odbc_driver_installed(name):
         return True  # cannot tell; let the connection say
     out = subprocess.run([exe, "-q", "-d"], capture_output=True, text=True)
     return "[%s]" % name in out.stdout.splitlines()
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is as good as gone
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 class ServerError(RuntimeError):
@@ -107,14 +83,14 @@ class _Server:
         self.proc = None
         self.pid = None
         self.starts = 0
-        _live.add(self)
+        harness.stop_at_exit(self, "cleanup")
 
     def __repr__(self):
         return "<%s 127.0.0.1:%d %s>" % (type(self).__name__, self.port, self.dir)
 
     @property
     def running(self):
-        return self.pid is not None and _pid_alive(self.pid)
+        return self.pid is not None and harness.pid_alive(self.pid)
 
     def _log_tail(self, name, n=40):
         path = os.path.join(self.dir, name)
@@ -184,7 +160,7 @@ class _Server:
         if self.proc is None:
             return
         pid = self.pid or self.proc.pid
-        if _pid_alive(pid):
+        if harness.pid_alive(pid):
             try:
                 os.kill(pid, self.stop_signal)
             except ProcessLookupError:
@@ -194,9 +170,9 @@ class _Server:
         except subprocess.TimeoutExpired:
             self._kill_proc()
         deadline = time.time() + timeout
-        while _pid_alive(pid) and time.time() < deadline:
+        while harness.pid_alive(pid) and time.time() < deadline:
             time.sleep(0.05)
-        if _pid_alive(pid):
+        if harness.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         self.proc = None
         self.pid = None
@@ -227,7 +203,7 @@ class _Server:
         try:
             self.stop()
         finally:
-            _live.discard(self)
+            harness.forget_at_exit(self)
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

@@ -10,7 +10,6 @@ Values read back are normalized so that one set of expectations holds on all
 three: date-times as "YYYY-MM-DD HH:MM:SS.mmm" text, booleans and integers as
 int, doubles as float, text as str, NULL as None.
 """
-import atexit
 import collections
 import datetime
 import hashlib
@@ -95,10 +94,14 @@ def parse_time(text):
 _open_sandboxes = set()
 
 
-@atexit.register
-def _close_leftovers():
-    for sb in list(_open_sandboxes):
-        sb.close()
+class _Leftovers:
+    @staticmethod
+    def close():
+        for sb in list(_open_sandboxes):
+            sb.close()
+
+
+harness.stop_at_exit(_Leftovers, "close")
 
 
 def utc_now():

@@ -25,7 +25,7 @@ class DemoTest(unittest.TestCase):
         self.proc = subprocess.Popen(["sh", os.path.join(harness.SRCDIR, "scripts", "demo.sh")],
                                      env=env, stdout=self.out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        harness.wait_port(self.port, timeout=60)
+        harness.wait_listening(self.port, self.proc, timeout=60)
 
     def tearDown(self):
         os.killpg(self.proc.pid, signal.SIGTERM)

@@ -31,29 +31,7 @@ SPAWN_FCGI = harness.which("spawn-fcgi")
 wait_for = harness.wait_for
 
 
-def tcp_listening(port):
-    """Whether something listens on 127.0.0.1:port, found without connecting
-    (a probe connection is itself a request attempt for a FastCGI worker)."""
-    want = ":%04X" % port
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(name) as f:
-                lines = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[1].endswith(want) and fields[3] == "0A":
-                return True
-    return False
-
-
-def wait_listening(port, proc=None):
-    if not os.path.exists("/proc/net/tcp"):
-        harness.wait_port(port)
-        return
-    wait_for(lambda: tcp_listening(port) or (proc is not None and proc.poll() is not None),
-             what="a listener on port %d" % port)
+wait_listening = harness.wait_listening
 
 
 # --- a minimal FastCGI client (responder role), for exact control -----------

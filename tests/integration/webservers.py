@@ -23,7 +23,6 @@ Servers that run as root here get the user a production install gives them
 key file, SQLite file and its folder) is handed to that user.  Every process
 is started by us, is stopped by its PID, and lives under the sandbox.
 """
-import atexit
 import grp
 import http.client
 import json
@@ -49,15 +48,6 @@ INSTALLED_DIR = "/usr/local/libexec/events-batch"
 INSTALLED_CONFIG = "/etc/events-batch.conf"
 
 
-_live = set()  # servers not yet stopped: stopped at exit as a last resort
-
-
-@atexit.register
-def _stop_leftovers():
-    for server in list(_live):
-        server.stop()
-
-
 class ServerFailed(RuntimeError):
     pass
 
@@ -80,13 +70,7 @@ def shipped(name):
 
 # --- processes ----------------------------------------------------------------
 
-def pid_alive(pid):
-    """Whether pid is a live process (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+pid_alive = harness.pid_alive
 
 
 def _ppid(pid):
@@ -282,7 +266,7 @@ class WebServer:
         self.port = harness.free_port()
         self.proc = None
         self.seen_workers = set()
-        _live.add(self)
+        harness.stop_at_exit(self, "stop")
         self.stderr_path = os.path.join(self.dir, "server-stderr.log")
         if self.run_user is not None and os.geteuid() == 0:
             self.program = program_for(sb, self.run_user)
@@ -391,7 +375,7 @@ class WebServer:
 
     def stop(self):
         """Stop the server (by PID) and whatever it started."""
-        _live.discard(self)
+        harness.forget_at_exit(self)
         self.workers()
         if self.proc is not None:
             stop_process(self.proc)
@@ -662,7 +646,7 @@ http {
         return read_text(self.errorlog)
 
     def stop(self):
-        _live.discard(self)
+        harness.forget_at_exit(self)
         if self.proc is not None:
             stop_process(self.proc)
         if self.fcgi is not None:
