@@ -16,11 +16,12 @@ SPEC = os.path.join(harness.SRCDIR, "doc", "openapi.yaml")
 TOOLS_SRC = os.path.join(harness.SRCDIR, "tests", "openapi")
 TOOLS = os.path.join(harness.BUILDDIR, "tests", "openapi-tools")
 # every status the program can answer with, each seen live by some test
-EXPECTED_STATUSES = {207, 400, 401, 403, 404, 405, 413, 415, 500, 503}
+EXPECTED_STATUSES = {207, 400, 401, 403, 404, 405, 413, 414, 415, 500, 503}
 
 
-def setUpModule():
-    """npm ci the pinned tools into the build tree (once per lockfile)."""
+def install_tools():
+    """npm ci the pinned tools into the build tree (once per lockfile);
+    test_prism.py uses them too."""
     os.makedirs(TOOLS, exist_ok=True)
     for name in ("package.json", "package-lock.json", "validate.mjs"):
         shutil.copy(os.path.join(TOOLS_SRC, name), TOOLS)
@@ -31,6 +32,10 @@ def setUpModule():
                            cwd=TOOLS, capture_output=True, text=True, timeout=600)
         if p.returncode != 0:
             raise RuntimeError("npm ci failed:\n" + p.stdout + p.stderr)
+
+
+def setUpModule():
+    install_tools()
 
 
 class OpenAPITest(unittest.TestCase):
