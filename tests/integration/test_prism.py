@@ -148,7 +148,7 @@ class PrismProxyTest(harness.EnvelopeChecks, unittest.TestCase):
                       "--host", "127.0.0.1", "--port", str(cls.port)],
                      stdout=open(cls.prism_log, "wb"), stderr=subprocess.STDOUT,
                      stdin=subprocess.DEVNULL)
-            harness.wait_port(cls.port, timeout=60)
+            harness.wait_listening(cls.port, timeout=60)
         except BaseException:
             cls.tearDownClass()
             raise
