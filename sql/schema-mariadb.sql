@@ -29,3 +29,14 @@ CREATE TABLE IF NOT EXISTS Event (
     UserGroup_Key            INT,
     User_ID                  VARCHAR(20)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+-- One row per connection of the program: the last batch it wrote, written
+-- inside that batch's transaction. When the connection drops during a
+-- COMMIT, a new connection reads it to find out whether the batch
+-- committed (SPEC §13), instead of answering 503 "outcome unknown". Rows of
+-- connections long closed can be deleted at any time (Written is UTC).
+CREATE TABLE IF NOT EXISTS EventBatchCommit (
+    Writer  CHAR(36)    NOT NULL PRIMARY KEY,
+    Batch   CHAR(36)    NOT NULL,
+    Written DATETIME(3) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = ascii COLLATE = ascii_bin;

@@ -220,6 +220,12 @@ limits_key(struct parser *p, const char *key, const char *val)
 		p->cfg->read_timeout_seconds = (int)n;
 		return true;
 	}
+	if (strcmp(key, "failover_seconds") == 0) {
+		if (!parse_long(p, key, val, 0, 3600, &n))
+			return false;
+		p->cfg->failover_seconds = (int)n;
+		return true;
+	}
 	if (strcmp(key, "threads") == 0) {
 		if (!parse_long(p, key, val, 1, EB_THREADS_MAX, &n))
 			return false;
@@ -406,6 +412,7 @@ config_init(struct eb_config *cfg)
 	cfg->max_batch_items = 10000;
 	cfg->threads = 4;
 	cfg->read_timeout_seconds = 30;
+	cfg->failover_seconds = 10;
 	cfg->jwt_alg = JWT_ALG_HS256;
 	cfg->clock_skew_seconds = 60;
 	cfg->jwt_max_lifetime_seconds = 86400;

@@ -25,6 +25,7 @@ struct eb_config {
 	long max_batch_items;
 	int threads;              /* FastCGI: requests a worker process serves at once */
 	int read_timeout_seconds; /* FastCGI: a stalled connection is closed */
+	int failover_seconds;     /* a batch cut by a failover runs again this long */
 
 	unsigned char (*api_keys)[EB_SHA256_LEN];
 	size_t n_api_keys;

@@ -35,6 +35,7 @@ db_pool_new(const struct eb_config *cfg)
 		return NULL;
 	}
 	pool->n = n;
+	pool->failover_seconds = cfg->failover_seconds;
 	for (size_t i = 0; i < pool->n; i++) {
 		pool->conns[i].db = &cfg->databases[i / per_db];
 		pool->conns[i].queue = (struct wqueue)WQUEUE_NONE;
@@ -117,14 +118,22 @@ conn_release(struct db_pool *pool, struct db_conn *c)
 enum db_status
 conn_status(const struct db_conn *c)
 {
-	if (c->dialect == NULL)
-		return DB_UNAVAILABLE;
-	switch (dialect_error_scope(c->dialect, c->err.state, c->err.native)) {
+	const struct dialect *d = c->dialect ? c->dialect : c->known;
+
+	if (d == NULL) /* never connected: judged as any dialect would */
+		return dialect_lost_anywhere(c->err.state, c->err.native) ? DB_LOST
+									  : DB_UNAVAILABLE;
+	switch (dialect_error_scope(d, c->err.state, c->err.native)) {
 	case ERR_FATAL: return DB_UNAVAILABLE;
+	case ERR_LOST: return DB_LOST;
 	case ERR_CONFLICT: return DB_CONFLICT;
 	case ERR_ITEM: break;
 	}
-	return DB_REFUSED;
+	if (c->dialect == NULL)
+		return DB_UNAVAILABLE;
+	/* a statement's fault, unless the connection died under it (psqlODBC
+	 * says HY000 for a server that closed the connection) */
+	return c->open && odbc_connection_dead(c->dbc) ? DB_LOST : DB_REFUSED;
 }
 
 /* Open the file of c's main database for its writers' queue (PRAGMA
@@ -209,9 +218,12 @@ schema_check(struct db_conn *c)
 	enum db_status st = DB_OK;
 	SQLHSTMT h;
 
-	if (probe == NULL || !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h))) {
-		free(probe);
+	if (probe == NULL)
 		return DB_FAILED;
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h))) {
+		free(probe);
+		odbc_diag(SQL_HANDLE_DBC, c->dbc, "allocating a statement", &c->err);
+		return conn_status(c) == DB_REFUSED ? DB_FAILED : conn_status(c);
 	}
 	if (!SQL_SUCCEEDED(SQLExecDirect(h, (SQLCHAR *)probe, SQL_NTS))) {
 		odbc_diag(SQL_HANDLE_STMT, h, "checking the Event table", &c->err);
@@ -224,6 +236,49 @@ schema_check(struct db_conn *c)
 	if (c->dialect->commit == NULL) /* autocommit off: end what the probe began */
 		SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK);
 	return st;
+}
+
+/* A failed connect: DB_LOST when a failover may be under way (refused,
+ * timed out, not ready), else DB_UNAVAILABLE (a wrong string or driver). */
+static enum db_status
+connect_status(const struct db_conn *c)
+{
+	if (strncmp(c->err.state, "HYT", 3) == 0)
+		return DB_LOST;
+	return conn_status(c) == DB_LOST ? DB_LOST : DB_UNAVAILABLE;
+}
+
+/* Run a fixed text with no parameters and no result, directly. */
+static bool
+exec_direct(struct db_conn *c, const char *text, struct db_error *err)
+{
+	SQLHSTMT h;
+	bool ok;
+
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
+		return false;
+	ok = SQL_SUCCEEDED(SQLExecDirect(h, (SQLCHAR *)text, SQL_NTS));
+	if (!ok && err != NULL)
+		odbc_diag(SQL_HANDLE_STMT, h, text, err);
+	SQLFreeHandle(SQL_HANDLE_STMT, h);
+	return ok;
+}
+
+/* Whether the marker table is there; each connection writes as a writer
+ * of its own. */
+static enum db_status
+marker_probe(struct db_conn *c)
+{
+	c->marker = exec_direct(c, c->dialect->mark_probe, &c->err);
+	util_uuid4(c->writer);
+	if (c->marker)
+		return DB_OK;
+	if (conn_status(c) != DB_REFUSED)
+		return conn_status(c); /* not the table: the connection */
+	log_msg("database %s: no EventBatchCommit table (see sql/): a commit whose answer is "
+		"lost cannot be found out",
+		c->db->name);
+	return DB_OK;
 }
 
 static enum db_status
@@ -239,7 +294,7 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 		return DB_UNAVAILABLE;
 	}
 	if (!driver_connect(pool, c))
-		return DB_UNAVAILABLE;
+		return connect_status(c);
 	if (!SQL_SUCCEEDED(SQLGetInfo(c->dbc, SQL_DBMS_NAME, dbms, sizeof(dbms), &len)) ||
 	    (d = dialect_find((char *)dbms)) == NULL) {
 		log_msg("database %s: unsupported DBMS '%s'", c->db->name, dbms);
@@ -251,9 +306,9 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 		conn_close(c);
 		c->suffix = d->connect_suffix;
 		if (!driver_connect(pool, c))
-			return DB_UNAVAILABLE;
+			return connect_status(c);
 	}
-	c->dialect = d;
+	c->dialect = c->known = d;
 	if (d->commit == NULL &&
 	    !SQL_SUCCEEDED(SQLSetConnectAttr(c->dbc, SQL_ATTR_AUTOCOMMIT,
 					     (SQLPOINTER)SQL_AUTOCOMMIT_OFF, 0))) {
@@ -264,7 +319,10 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 	run_on_connect(c);
 	if (d->queue_writers)
 		queue_open(c);
-	if ((st = schema_check(c)) != DB_OK) {
+	st = d->in_doubt == IN_DOUBT_MARKER ? marker_probe(c) : DB_OK;
+	if (st == DB_OK)
+		st = schema_check(c);
+	if (st != DB_OK) {
 		if (st == DB_FAILED)
 			log_msg("database %s: the Event table is missing or lacks columns; see "
 				"sql/",
@@ -296,8 +354,8 @@ conn_fixed(struct db_conn *c, int kind)
 	if (kind == ST_ROLLBACK && c->dialect->rollback == NULL)
 		return end_transaction(c, SQL_ROLLBACK);
 	st = odbc_prepared(&c->cache, c->dbc, c->dialect, kind, &c->err);
-	if (st == NULL)
-		return DB_FAILED;
+	if (st == NULL) /* no such text, or the server could not prepare it */
+		return conn_status(c) == DB_REFUSED ? DB_FAILED : conn_status(c);
 	if (!odbc_exec(st, &c->err))
 		return conn_status(c);
 	odbc_done(st);
@@ -311,6 +369,8 @@ conn_begin(struct db_pool *pool, struct db_conn *c)
 
 	if (!c->open && (st = conn_open(pool, c)) != DB_OK)
 		return st;
+	c->txid = 0;
+	c->run_id[0] = '\0';
 	if (c->dialect->queue_writers)
 		wqueue_enter(&c->queue);
 	if (c->dialect->begin == NULL)
@@ -321,15 +381,112 @@ conn_begin(struct db_pool *pool, struct db_conn *c)
 }
 
 enum db_status
+conn_mark(struct db_conn *c)
+{
+	struct db_stmt *st;
+	SQLLEN ind[2];
+
+	if (c->dialect->in_doubt != IN_DOUBT_MARKER || !c->marker)
+		return DB_OK;
+	util_uuid4(c->run_id);
+	st = odbc_prepared(&c->cache, c->dbc, c->dialect, ST_MARK, &c->err);
+	if (st == NULL)
+		return conn_status(c) == DB_REFUSED ? DB_FAILED : conn_status(c);
+	if (!odbc_bind_text(st, 2, c->run_id, UUID_TEXT_LEN, &ind[1], &c->err) ||
+	    !odbc_bind_text(st, 1, c->writer, UUID_TEXT_LEN, &ind[0], &c->err) ||
+	    !odbc_exec(st, &c->err)) {
+		enum db_status s = conn_status(c);
+		c->run_id[0] = '\0';
+		return s == DB_REFUSED ? DB_FAILED : s;
+	}
+	odbc_done(st);
+	return DB_OK;
+}
+
+/* Whether c's dialect can find out what a lost commit did, this run. */
+static bool
+can_find_out(const struct db_conn *c)
+{
+	switch (c->dialect->in_doubt) {
+	case IN_DOUBT_TXID: return c->txid > 0;
+	case IN_DOUBT_MARKER: return c->run_id[0] != '\0';
+	case IN_DOUBT_NONE: break;
+	}
+	return false;
+}
+
+enum db_status
 conn_commit(struct db_conn *c)
 {
-	if (conn_fixed(c, ST_COMMIT) != DB_OK) {
-		conn_rollback(c);
-		/* whatever the cause, the batch is not applied: the client retries */
-		return DB_UNAVAILABLE;
+	enum db_status st = conn_fixed(c, ST_COMMIT);
+
+	if (st == DB_OK) {
+		wqueue_leave(&c->queue);
+		return DB_OK;
 	}
-	wqueue_leave(&c->queue);
-	return DB_OK;
+	if (st == DB_LOST && c->dialect->in_doubt != IN_DOUBT_NONE) {
+		/* the answer is lost, perhaps after the commit: find out */
+		bool known = can_find_out(c);
+		struct db_error kept = c->err;
+		conn_close(c);
+		c->err = kept;
+		if (!known)
+			log_msg("database %s: the commit's answer was lost, and this batch left no "
+				"trace to find out what it did",
+				c->db->name);
+		return DB_IN_DOUBT;
+	}
+	conn_rollback(c);
+	/* not applied: a conflict runs again, anything else is a 503 */
+	return st == DB_CONFLICT ? DB_CONFLICT : DB_UNAVAILABLE;
+}
+
+enum outcome
+conn_outcome(struct db_pool *pool, struct db_conn *c)
+{
+	char key[UUID_TEXT_LEN + 1], answer[64], run_id[UUID_TEXT_LEN + 1];
+	bool marker = c->known != NULL && c->known->in_doubt == IN_DOUBT_MARKER;
+	struct db_stmt *st;
+	SQLLEN ind;
+	bool ok;
+
+	/* the question, kept: a new connection is a new writer */
+	snprintf(run_id, sizeof(run_id), "%s", c->run_id);
+	if (c->known != NULL && c->known->in_doubt == IN_DOUBT_TXID && c->txid > 0)
+		snprintf(key, sizeof(key), "%lld", (long long)c->txid);
+	else if (marker && run_id[0] != '\0')
+		snprintf(key, sizeof(key), "%s", c->writer);
+	else
+		return OUTCOME_UNKNOWN;
+	if (!c->open && conn_open(pool, c) != DB_OK)
+		return OUTCOME_NO_ANSWER;
+	if (marker) /* Galera: read after every write set this node has received */
+		exec_direct(c, "SET SESSION wsrep_sync_wait = 1", NULL);
+	st = odbc_prepared(&c->cache, c->dbc, c->dialect, ST_OUTCOME, &c->err);
+	ok = st != NULL && odbc_bind_text(st, 1, key, strlen(key), &ind, &c->err) &&
+	     odbc_exec(st, &c->err);
+	if (ok) {
+		ok = odbc_fetch_text(st, answer, sizeof(answer), &c->err);
+		odbc_done(st);
+	}
+	if (marker)
+		exec_direct(c, "SET SESSION wsrep_sync_wait = 0", NULL);
+	conn_rollback(c); /* end what the question began; keeps c->err */
+	if (!ok) {
+		/* PostgreSQL: an id from the future of this server never ran here */
+		if (strcmp(c->err.state, "22023") == 0)
+			return OUTCOME_NOT_COMMITTED;
+		return conn_status(c) == DB_REFUSED ? OUTCOME_UNKNOWN : OUTCOME_NO_ANSWER;
+	}
+	if (marker)
+		return strcmp(answer, run_id) == 0 ? OUTCOME_COMMITTED : OUTCOME_NOT_COMMITTED;
+	if (strcmp(answer, "committed") == 0)
+		return OUTCOME_COMMITTED;
+	if (strcmp(answer, "aborted") == 0)
+		return OUTCOME_NOT_COMMITTED;
+	if (strcmp(answer, "in progress") == 0)
+		return OUTCOME_NOT_YET;
+	return OUTCOME_UNKNOWN; /* NULL: too old to know */
 }
 
 void

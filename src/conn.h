@@ -13,6 +13,7 @@
 #include "dialect.h"
 #include "odbc.h"
 #include "outbuf.h"
+#include "util.h"
 #include "wqueue.h"
 
 struct db_conn {
@@ -20,7 +21,8 @@ struct db_conn {
 	SQLHDBC dbc;
 	bool open;
 	const struct dialect *dialect;
-	const char *suffix; /* the dialect's connect_suffix, once known */
+	const struct dialect *known; /* the last connection's, kept after a close */
+	const char *suffix;          /* the dialect's connect_suffix, once known */
 	struct stmt_cache cache;
 	struct param_buf *pbuf; /* PARAM_BUFS of them */
 	/* BULK_JSON_ROWS: the rows' text, then one key list per kept field */
@@ -29,6 +31,14 @@ struct db_conn {
 	struct wqueue queue; /* queue_writers dialects */
 	struct db_error err; /* the last failure on this connection */
 	bool busy;           /* a request of some thread has it */
+	/* What a commit whose answer is lost is found out by (SPEC §13):
+	 * IN_DOUBT_TXID, the run's transaction id (0: none seen yet);
+	 * IN_DOUBT_MARKER, this connection's writer id and the run's id, when
+	 * the marker table is there */
+	int64_t txid;
+	bool marker;
+	char writer[UUID_TEXT_LEN + 1];
+	char run_id[UUID_TEXT_LEN + 1];
 };
 
 /* Per configured database, one connection for each thread of the worker
@@ -37,6 +47,7 @@ struct db_conn {
 struct db_pool {
 	SQLHENV env;
 	pthread_mutex_t lock; /* busy flags */
+	int failover_seconds;
 	size_t n;
 	struct db_conn conns[];
 };
@@ -60,8 +71,27 @@ enum db_status conn_begin(struct db_pool *pool, struct db_conn *c);
 /* Run a fixed statement (ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO). */
 enum db_status conn_fixed(struct db_conn *c, int kind);
 
-/* Commit; on failure roll back and answer DB_UNAVAILABLE. */
+/* Write the run's marker row (IN_DOUBT_MARKER with its table; else
+ * nothing), with a fresh run id. */
+enum db_status conn_mark(struct db_conn *c);
+
+/* Commit.  A commit the database refused is rolled back: DB_CONFLICT when
+ * it can simply run again, else DB_UNAVAILABLE.  A connection lost during
+ * the commit is closed: DB_IN_DOUBT where the dialect can find out what
+ * happened (conn_outcome), else DB_UNAVAILABLE. */
 enum db_status conn_commit(struct db_conn *c);
+
+/* What became of a commit whose answer was lost. */
+enum outcome {
+	OUTCOME_COMMITTED,
+	OUTCOME_NOT_COMMITTED,
+	OUTCOME_NOT_YET,   /* still in progress: ask again */
+	OUTCOME_UNKNOWN,   /* cannot be known */
+	OUTCOME_NO_ANSWER, /* the question failed (c->err): no connection yet */
+};
+
+/* What became of c's last commit, asked on a new connection. */
+enum outcome conn_outcome(struct db_pool *pool, struct db_conn *c);
 
 /* Roll back; a connection that fails even this is closed. */
 void conn_rollback(struct db_conn *c);

@@ -27,12 +27,15 @@ enum db_status {
 	DB_OK,
 	DB_REFUSED,     /* the database refused a row: that item's fault */
 	DB_CONFLICT,    /* deadlock or serialization failure: run it again */
+	DB_LOST,        /* the connection or the server went away: run it again */
+	DB_IN_DOUBT,    /* the commit's answer was lost, and what it did is unknown */
 	DB_UNAVAILABLE, /* connection, lock or disk trouble: 503, nothing applied */
 	DB_FAILED,      /* the database is not usable as configured: 500 */
 	DB_ABANDONED,   /* the caller's answer could not be made: rolled back */
 };
 
-/* A pool for every database of cfg; NULL when out of memory. */
+/* A pool for every database of cfg; NULL when out of memory.  A batch cut
+ * by a failover runs again for cfg->failover_seconds. */
 struct db_pool *db_pool_new(const struct eb_config *cfg);
 void db_pool_free(struct db_pool *pool);
 
@@ -43,8 +46,10 @@ typedef bool db_ready_fn(void *ctx);
 /*
  * Store every row of batch in database db, in one transaction: DB_OK when
  * it committed, with each row's item result 201 or 200, or 500 with a
- * detail for a row the database refused (rolled back alone).  Any other
- * status: nothing applied, no item result set.  The rows are written in
+ * detail for a row the database refused (rolled back alone).
+ * DB_IN_DOUBT: the commit's answer was lost and no new connection could
+ * tell whether it committed (SPEC §13).  Any other status: nothing
+ * applied, no item result set.  The rows are written in
  * ascending event_ID (batch->rows is reordered, row_item with it), so that
  * concurrent batches take row locks in one order.
  */

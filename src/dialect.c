@@ -9,12 +9,21 @@
 
 /* SQLSTATE classes that are never one item's fault, on any database. */
 static const char *const common_fatal_states[] = {
-	"08",  /* connection exception */
-	"25",  /* invalid transaction state, read-only transaction */
+	"25",  /* invalid transaction state */
 	"53",  /* insufficient resources: disk full, out of memory */
-	"57",  /* operator intervention: shutdown, cancel */
+	"57",  /* operator intervention: a cancel */
 	"58",  /* system error: I/O */
 	"HYT", /* timeout expired */
+	NULL,
+};
+
+/* A failover under way: the batch runs again on a new connection. */
+static const char *const common_lost_states[] = {
+	"08",    /* connection exception: lost, refused, not ready */
+	"25006", /* read-only SQL transaction: a standby */
+	"57P01", /* admin shutdown: the server is stopping */
+	"57P02", /* crash shutdown: another backend crashed */
+	"57P03", /* cannot connect now: starting up, or promoting */
 	NULL,
 };
 
@@ -54,10 +63,21 @@ static const int mariadb_fatal_natives[] = {
 	1040, /* too many connections */
 	1114, /* table is full */
 	1205, /* lock wait timeout */
+	0,
+};
+
+/* MariaDB error numbers of a failover: the batch runs again. */
+static const int mariadb_lost_natives[] = {
+	1047, /* Galera: the node is not ready (WSREP has not yet prepared...) */
+	1053, /* server shutdown in progress */
 	1290, /* read-only (--read-only) */
 	1836, /* read-only mode */
+	1927, /* connection killed */
+	2002, /* cannot connect (socket) */
+	2003, /* cannot connect (TCP) */
 	2006, /* server has gone away */
 	2013, /* lost connection */
+	4031, /* disconnected by the server (idle timeout) */
 	0,
 };
 
@@ -67,7 +87,7 @@ static const int mariadb_conflict_natives[] = {1213 /* deadlock */, 0};
 #define STANDARD_SQL                                                                               \
 	.savepoint = "SAVEPOINT eb_item", .release = "RELEASE SAVEPOINT eb_item",                  \
 	.rollback_to = "ROLLBACK TO SAVEPOINT eb_item", .fatal_sqlstates = common_fatal_states,    \
-	.conflict_sqlstates = common_conflict_states
+	.conflict_sqlstates = common_conflict_states, .lost_sqlstates = common_lost_states
 
 static const struct dialect dialects[] = {
 	{
@@ -85,7 +105,9 @@ static const struct dialect dialects[] = {
 		STANDARD_SQL,
 		.fatal_natives = sqlite_fatal_natives,
 		.conflict_natives = no_natives,
+		.lost_natives = no_natives,
 		.native_mask = 0xff,
+		.in_doubt = IN_DOUBT_NONE,
 	},
 	{
 		.name = "postgresql",
@@ -110,7 +132,10 @@ static const struct dialect dialects[] = {
 		STANDARD_SQL,
 		.fatal_natives = no_natives,
 		.conflict_natives = no_natives,
+		.lost_natives = no_natives,
 		.native_mask = ~0,
+		.in_doubt = IN_DOUBT_TXID,
+		.outcome = "SELECT CAST(txid_status(CAST(? AS BIGINT)) AS TEXT)",
 	},
 	{
 		.name = "mariadb",
@@ -124,7 +149,15 @@ static const struct dialect dialects[] = {
 		STANDARD_SQL,
 		.fatal_natives = mariadb_fatal_natives,
 		.conflict_natives = mariadb_conflict_natives,
+		.lost_natives = mariadb_lost_natives,
 		.native_mask = ~0,
+		.in_doubt = IN_DOUBT_MARKER,
+		.mark = "REPLACE INTO EventBatchCommit (Writer, Batch, Written) VALUES (?, ?, "
+			"UTC_TIMESTAMP(3))",
+		/* a locking read: a commit still under way on this server is
+		 * waited for, not read as not committed */
+		.outcome = "SELECT Batch FROM EventBatchCommit WHERE Writer = ? FOR UPDATE",
+		.mark_probe = "SELECT Writer, Batch, Written FROM EventBatchCommit WHERE 1 = 0",
 	},
 };
 
@@ -162,9 +195,20 @@ dialect_error_scope(const struct dialect *d, const char *sqlstate, long native)
 	native &= d->native_mask;
 	if (state_in(d->conflict_sqlstates, sqlstate) || native_in(d->conflict_natives, native))
 		return ERR_CONFLICT;
+	if (state_in(d->lost_sqlstates, sqlstate) || native_in(d->lost_natives, native))
+		return ERR_LOST;
 	if (state_in(d->fatal_sqlstates, sqlstate) || native_in(d->fatal_natives, native))
 		return ERR_FATAL;
 	return ERR_ITEM;
+}
+
+bool
+dialect_lost_anywhere(const char *sqlstate, long native)
+{
+	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++)
+		if (dialect_error_scope(&dialects[i], sqlstate, native) == ERR_LOST)
+			return true;
+	return false;
 }
 
 const char *

@@ -43,7 +43,11 @@ enum bulk_style {
 enum error_scope {
 	ERR_ITEM,     /* this row's fault: report it, go on with the others */
 	ERR_CONFLICT, /* deadlock or serialization failure: run the batch again */
-	ERR_FATAL,    /* connection, lock timeout, disk: 503, nothing applied */
+	/* the connection or the server went away, or the server cannot write
+	 * now (a standby, a Galera node not ready): run the batch again on a
+	 * new connection, for as long as failover_seconds allows */
+	ERR_LOST,
+	ERR_FATAL, /* lock timeout, disk, resources: 503, nothing applied */
 };
 
 struct dialect {
@@ -71,9 +75,34 @@ struct dialect {
 	const char *savepoint, *release, *rollback_to;
 	const char *const *fatal_sqlstates; /* SQLSTATE prefixes */
 	const char *const *conflict_sqlstates;
+	const char *const *lost_sqlstates;
 	const int *fatal_natives; /* driver native codes, 0-terminated */
 	const int *conflict_natives;
+	const int *lost_natives;
 	int native_mask; /* applied to the native code before matching */
+	/* How a commit whose answer was lost is found out (SPEC §13): */
+	enum in_doubt {
+		/* not needed: the database is a local file, a failed commit
+		 * did not commit (SQLite) */
+		IN_DOUBT_NONE,
+		/* the write statements return txid_current(); a new connection
+		 * asks txid_status() (PostgreSQL) */
+		IN_DOUBT_TXID,
+		/* the transaction writes a marker row of its own before COMMIT;
+		 * a new connection looks for it (MariaDB, Galera) */
+		IN_DOUBT_MARKER,
+	} in_doubt;
+	/* IN_DOUBT_MARKER: the marker row's upsert (parameters: the
+	 * connection's writer id, the run's batch id) */
+	const char *mark;
+	/* One text parameter (the transaction id, or the writer id), one text
+	 * column: txid_status() (IN_DOUBT_TXID), or the writer's last
+	 * committed batch id (IN_DOUBT_MARKER) */
+	const char *outcome;
+	/* IN_DOUBT_MARKER: a statement that fails when the marker table is
+	 * missing (the marker is then not written, and a lost commit answer
+	 * stays in doubt) */
+	const char *mark_probe;
 };
 
 /* The dialect whose dbms_prefix matches dbms_name, or NULL. */
@@ -81,6 +110,10 @@ const struct dialect *dialect_find(const char *dbms_name);
 
 /* What an error with this SQLSTATE and native code means for the batch. */
 enum error_scope dialect_error_scope(const struct dialect *d, const char *sqlstate, long native);
+
+/* Whether any dialect takes this error for a failover (ERR_LOST): for a
+ * connect that failed before the dialect was known. */
+bool dialect_lost_anywhere(const char *sqlstate, long native);
 
 /* The parameter marker for a field of type t. */
 const char *dialect_placeholder(const struct dialect *d, enum event_type t);

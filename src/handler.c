@@ -146,6 +146,13 @@ db_error(struct request *r, enum db_status st)
 			 "the database rejected the batch; nothing was applied");
 		return EB_ERR_INTERNAL;
 	}
+	if (st == DB_IN_DOUBT) {
+		snprintf(r->detail, sizeof(r->detail),
+			 "the connection to the database was lost during the commit, and whether "
+			 "the batch was applied cannot be known; re-sending it is safe (the same "
+			 "batch gives the same rows)");
+		return EB_ERR_DB_UNAVAILABLE;
+	}
 	snprintf(r->detail, sizeof(r->detail),
 		 "the database is unavailable; nothing was applied, retry later");
 	return EB_ERR_DB_UNAVAILABLE;

@@ -179,7 +179,7 @@ odbc_row_count(struct db_stmt *st)
 }
 
 bool
-odbc_fetch_int(struct db_stmt *st, int *value, struct db_error *err)
+odbc_fetch_int(struct db_stmt *st, int *value, int64_t *txid, struct db_error *err)
 {
 	SQLINTEGER v = -1;
 	SQLLEN ind = 0;
@@ -194,6 +194,44 @@ odbc_fetch_int(struct db_stmt *st, int *value, struct db_error *err)
 	}
 	if (SQL_SUCCEEDED(SQLGetData(st->h, 1, SQL_C_SLONG, &v, 0, &ind)) && ind != SQL_NULL_DATA)
 		*value = (int)v;
+	if (txid != NULL) {
+		SQLBIGINT tx = 0;
+		if (SQL_SUCCEEDED(SQLGetData(st->h, 2, SQL_C_SBIGINT, &tx, 0, &ind)) &&
+		    ind != SQL_NULL_DATA)
+			*txid = (int64_t)tx;
+	}
+	return true;
+}
+
+bool
+odbc_connection_dead(SQLHDBC dbc)
+{
+	SQLUINTEGER dead = SQL_CD_FALSE;
+
+	return SQL_SUCCEEDED(SQLGetConnectAttr(dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL)) &&
+	       dead == SQL_CD_TRUE;
+}
+
+bool
+odbc_fetch_text(struct db_stmt *st, char *text, size_t size, struct db_error *err)
+{
+	SQLLEN ind = 0;
+	SQLRETURN rc = SQLFetch(st->h);
+
+	text[0] = '\0';
+	if (rc == SQL_NO_DATA)
+		return true;
+	if (!SQL_SUCCEEDED(rc)) {
+		odbc_diag(SQL_HANDLE_STMT, st->h, "fetch", err);
+		return false;
+	}
+	rc = SQLGetData(st->h, 1, SQL_C_CHAR, text, (SQLLEN)size, &ind);
+	if (!SQL_SUCCEEDED(rc)) {
+		odbc_diag(SQL_HANDLE_STMT, st->h, "get data", err);
+		return false;
+	}
+	if (ind == SQL_NULL_DATA)
+		text[0] = '\0';
 	return true;
 }
 
@@ -221,16 +259,18 @@ find_row(const struct event_row *rows, size_t n, int32_t key)
 
 long
 odbc_fetch_keys(struct db_stmt *st, const struct event_row *rows, size_t n, bool *seen,
-		bool *inserted, struct db_error *err)
+		bool *inserted, int64_t *txid, struct db_error *err)
 {
 	bool two_columns = inserted != NULL;
 	SQLINTEGER key = 0, flag = 0;
-	SQLLEN ind1 = 0, ind2 = 0;
+	SQLBIGINT tx = 0;
+	SQLLEN ind1 = 0, ind2 = 0, ind3 = 0;
 	SQLRETURN rc = SQL_NO_DATA;
 	long got = 0;
 
 	if (!SQL_SUCCEEDED(SQLBindCol(st->h, 1, SQL_C_SLONG, &key, 0, &ind1)) ||
-	    (two_columns && !SQL_SUCCEEDED(SQLBindCol(st->h, 2, SQL_C_SLONG, &flag, 0, &ind2)))) {
+	    (two_columns && !SQL_SUCCEEDED(SQLBindCol(st->h, 2, SQL_C_SLONG, &flag, 0, &ind2))) ||
+	    (txid != NULL && !SQL_SUCCEEDED(SQLBindCol(st->h, 3, SQL_C_SBIGINT, &tx, 0, &ind3)))) {
 		odbc_diag(SQL_HANDLE_STMT, st->h, "bind column", err);
 		got = -1;
 	}
@@ -244,12 +284,14 @@ odbc_fetch_keys(struct db_stmt *st, const struct event_row *rows, size_t n, bool
 		seen[i] = true;
 		if (two_columns)
 			inserted[i] = ind2 != SQL_NULL_DATA && flag == 1;
+		if (txid != NULL && ind3 != SQL_NULL_DATA)
+			*txid = (int64_t)tx;
 		got++;
 	}
 	if (got >= 0 && rc != SQL_NO_DATA) {
 		odbc_diag(SQL_HANDLE_STMT, st->h, "fetch", err);
 		got = -1;
 	}
-	SQLFreeStmt(st->h, SQL_UNBIND); /* key and flag are this frame's */
+	SQLFreeStmt(st->h, SQL_UNBIND); /* key, flag and tx are this frame's */
 	return got;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sql.h>
 #include <sqlext.h>
@@ -80,17 +81,27 @@ void odbc_done(struct db_stmt *st);
 long odbc_row_count(struct db_stmt *st);
 
 /* The first column of the first result row as an integer: *value, or -1
- * when there is no row or it is NULL.  False on a fetch error. */
-bool odbc_fetch_int(struct db_stmt *st, int *value, struct db_error *err);
+ * when there is no row or it is NULL; and, when txid is not NULL, the
+ * second column as *txid (left as it is when NULL).  False on a fetch
+ * error. */
+bool odbc_fetch_int(struct db_stmt *st, int *value, int64_t *txid, struct db_error *err);
+
+/* Whether the driver knows dbc's connection to be dead. */
+bool odbc_connection_dead(SQLHDBC dbc);
+
+/* The first column of the first result row as text in text[0..size)
+ * ("" when there is no row or it is NULL).  False on a fetch error. */
+bool odbc_fetch_text(struct db_stmt *st, char *text, size_t size, struct db_error *err);
 
 /*
  * Read a result whose rows each name a key of rows[0..n) (ascending,
  * distinct) and, when inserted is not NULL, say in a second column whether
- * that row was inserted.  seen[i] marks the rows named, inserted[i] what
+ * that row was inserted, and when txid is not NULL, in a third column the
+ * transaction's id (*txid).  seen[i] marks the rows named, inserted[i] what
  * the second column said.  Returns the number of result rows, or -1 on a
  * fetch error or a key that is not one of the rows or comes twice.
  */
 long odbc_fetch_keys(struct db_stmt *st, const struct event_row *rows, size_t n, bool *seen,
-		     bool *inserted, struct db_error *err);
+		     bool *inserted, int64_t *txid, struct db_error *err);
 
 #endif

@@ -136,6 +136,8 @@ build_write(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, un
 		build_set_list(b, sh, d, variant, "EXCLUDED.");
 		/* xmax is 0 on a freshly inserted row version */
 		sql_add(b, " RETURNING CAST((xmax = 0) AS INTEGER)");
+		if (d->in_doubt == IN_DOUBT_TXID)
+			sql_add(b, ", txid_current()");
 		break;
 	case UPSERT_ON_DUPLICATE_KEY:
 		build_insert(b, sh, d, 1);
@@ -244,6 +246,8 @@ build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect 
 	sql_add(b, " RETURNING ");
 	sql_add(b, key);
 	sql_add(b, ", CAST((xmax = 0) AS INTEGER)");
+	if (d->in_doubt == IN_DOUBT_TXID)
+		sql_add(b, ", txid_current()");
 	sh->nparams = 1 + EVENT_NKEPT;
 }
 
@@ -257,6 +261,8 @@ fixed_text(const struct dialect *d, int kind)
 	case ST_SAVEPOINT: return d->savepoint;
 	case ST_RELEASE: return d->release;
 	case ST_ROLLBACK_TO: return d->rollback_to;
+	case ST_MARK: return d->mark;
+	case ST_OUTCOME: return d->outcome;
 	default: return NULL;
 	}
 }

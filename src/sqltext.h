@@ -25,6 +25,8 @@ enum stmt_kind {
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
+	ST_MARK,        /* IN_DOUBT_MARKER: the transaction's marker row */
+	ST_OUTCOME,     /* what became of a commit whose answer was lost */
 	ST_JSON_UPSERT, /* BULK_JSON_ROWS: a run of rows as one JSON parameter */
 	ST_INSERT,      /* UPSERT_UPDATE_THEN_INSERT's second step */
 	ST_WRITE,       /* + variant: the UPDATE, or the one upsert of a row */

@@ -6,20 +6,26 @@
  * database refuses anything there, the batch is rolled back and written
  * again carefully, one row per statement in its own savepoint, so that
  * exactly the refused rows fail.  A deadlock runs the batch again; so does
- * a connection found dead at the first statement (once, on a new one).
+ * a failover (SPEC §13): a lost connection, a standby, a Galera node that
+ * refuses, each run again on a new connection until failover_seconds have
+ * passed.  A commit whose answer was lost is found out before anything is
+ * answered.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "conn.h"
 #include "log.h"
+#include "util.h"
 #include "rowjson.h"
 #include "sqltext.h"
 
-/* Runs of a batch that met a deadlock before it answers 503. */
+/* Runs of a batch that met a deadlock before the failover_seconds deadline
+ * counts. */
 #define MAX_ATTEMPTS 3
 
 /* Rows per BULK_JSON_ROWS statement: bounds the parameter's size (about
@@ -59,6 +65,14 @@ set_refused(struct item_result *r, const struct db_error *err)
 	r->status = 500;
 	free(r->detail);
 	r->detail = strdup(msg);
+}
+
+/* Where a write statement's transaction id goes: IN_DOUBT_TXID dialects
+ * return it with every written row. */
+static int64_t *
+txid_of(struct db_conn *c)
+{
+	return c->dialect->in_doubt == IN_DOUBT_TXID ? &c->txid : NULL;
 }
 
 /* --- BULK_JSON_ROWS ------------------------------------------------------- */
@@ -114,7 +128,7 @@ upsert_json(struct db_conn *c, const struct event_row *rows, size_t n, bool *cre
 	if (!odbc_exec(st, &c->err))
 		return false;
 	memset(seen, 0, n * sizeof(*seen));
-	got = odbc_fetch_keys(st, rows, n, seen, created, &c->err);
+	got = odbc_fetch_keys(st, rows, n, seen, created, txid_of(c), &c->err);
 	odbc_done(st);
 	if (got != (long)n) {
 		/* never report what was not seen stored */
@@ -187,7 +201,7 @@ upsert_bulk(struct db_conn *c, const struct event_row *rows, size_t n, bool *cre
 
 	if (st == NULL || !odbc_exec_rows(st, c->pbuf, rows, &c->err))
 		return false;
-	got = odbc_fetch_keys(st, rows, n, seen, NULL, &c->err);
+	got = odbc_fetch_keys(st, rows, n, seen, NULL, NULL, &c->err);
 	odbc_done(st);
 	if (got < 0)
 		return false;
@@ -252,7 +266,7 @@ upsert_row(struct db_conn *c, const struct event_row *row, bool *created, bool *
 		return false;
 	switch (c->dialect->style) {
 	case UPSERT_ON_CONFLICT_RETURNING:
-		if (!odbc_fetch_int(st, &inserted, &c->err)) {
+		if (!odbc_fetch_int(st, &inserted, txid_of(c), &c->err)) {
 			odbc_done(st);
 			return false;
 		}
@@ -406,8 +420,8 @@ failed:
 /* How far a run of the batch got. */
 enum phase { PHASE_BEGIN, PHASE_WRITE, PHASE_COMMIT };
 
-/* One run of the batch: begin, write every row, commit once the caller is
- * ready.  *phase: where it stopped. */
+/* One run of the batch: begin, write every row (and the marker), commit
+ * once the caller is ready.  *phase: where it stopped. */
 static enum db_status
 run_batch(struct db_pool *pool, struct db_conn *c, const struct rows *r, bool careful,
 	  db_ready_fn *ready, void *ctx, enum phase *phase)
@@ -419,6 +433,8 @@ run_batch(struct db_pool *pool, struct db_conn *c, const struct rows *r, bool ca
 		return st;
 	*phase = PHASE_WRITE;
 	st = store(c, r, careful);
+	if (st == DB_OK)
+		st = conn_mark(c);
 	if (st != DB_OK) {
 		conn_rollback(c);
 		return st;
@@ -431,14 +447,74 @@ run_batch(struct db_pool *pool, struct db_conn *c, const struct rows *r, bool ca
 	return conn_commit(c);
 }
 
-/* Whether a run that failed so can be run again on a new connection: the
- * kept connection died since the last request (a server restart), seen at
- * the begin or as a connection error before the commit was sent. */
+/* The runs of one batch after a conflict or a failover: until the
+ * deadline, failover_seconds after the first. */
+struct retries {
+	double deadline; /* ms, util_monotonic_ms(); 0 before the first */
+	int waits;
+};
+
+/* Wait before the next try, with a pause that doubles from 20 ms to 1 s
+ * (give or take a random quarter, so that writers that conflicted do not
+ * meet again in step); false when the deadline has passed. */
 static bool
-stale_connection(const struct db_conn *c, enum phase phase)
+wait_again(struct db_pool *pool, struct retries *rt, const struct db_conn *c, const char *what)
 {
-	return phase == PHASE_BEGIN ||
-	       (phase == PHASE_WRITE && strncmp(c->err.state, "08", 2) == 0);
+	double now = util_monotonic_ms(), pause;
+	unsigned char jitter = 0;
+
+	if (rt->deadline == 0)
+		rt->deadline = now + 1000.0 * pool->failover_seconds;
+	if (now >= rt->deadline) {
+		log_msg("database %s: %s (SQLSTATE %s); failover_seconds (%d) ran out", c->db->name,
+			what, c->err.state, pool->failover_seconds);
+		return false;
+	}
+	pause = rt->waits < 6 ? 20.0 * (1 << rt->waits) : 1000.0;
+	if (getrandom(&jitter, 1, 0) == 1)
+		pause *= 0.75 + jitter / 512.0;
+	if (pause > rt->deadline - now)
+		pause = rt->deadline - now;
+	rt->waits++;
+	log_msg("database %s: %s (SQLSTATE %s); trying again in %.0f ms", c->db->name, what,
+		c->err.state, pause);
+	util_sleep_ms(pause);
+	return true;
+}
+
+/* The commit's answer was lost: whether it committed, asked on a new
+ * connection until the deadline.  DB_OK (it did), DB_LOST (it did not:
+ * run it again), DB_IN_DOUBT (cannot be known), DB_UNAVAILABLE (time ran
+ * out). */
+static enum db_status
+find_out(struct db_pool *pool, struct db_conn *c, struct retries *rt)
+{
+	for (;;) {
+		switch (conn_outcome(pool, c)) {
+		case OUTCOME_COMMITTED:
+			log_msg("database %s: the lost commit's outcome: committed", c->db->name);
+			return DB_OK;
+		case OUTCOME_NOT_COMMITTED:
+			log_msg("database %s: the lost commit's outcome: not committed; running "
+				"the "
+				"batch again",
+				c->db->name);
+			return DB_LOST;
+		case OUTCOME_UNKNOWN:
+			log_msg("database %s: the lost commit's outcome cannot be known",
+				c->db->name);
+			return DB_IN_DOUBT;
+		case OUTCOME_NOT_YET:
+			if (!wait_again(pool, rt, c, "the lost commit is still in progress"))
+				return DB_IN_DOUBT;
+			break;
+		case OUTCOME_NO_ANSWER:
+			conn_close(c);
+			if (!wait_again(pool, rt, c, "cannot ask what the lost commit did"))
+				return DB_IN_DOUBT;
+			break;
+		}
+	}
 }
 
 enum db_status
@@ -448,6 +524,7 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 	struct db_conn *c;
 	struct rows r = {batch->rows, NULL, batch->n_rows};
 	struct item_result **results;
+	struct retries rt = {0, 0};
 	bool careful = false, reconnected = false;
 	enum phase phase;
 	int conflicts = 0;
@@ -464,19 +541,37 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 	for (;;) {
 		bool reused = c->open;
 		st = run_batch(pool, c, &r, careful, ready, ctx, &phase);
-		if (st == DB_OK || st == DB_ABANDONED || st == DB_FAILED)
+		if (st == DB_IN_DOUBT) {
+			log_msg("database %s: the connection was lost during the commit (SQLSTATE "
+				"%s); finding out whether it committed",
+				db->name, c->err.state);
+			st = find_out(pool, c, &rt);
+		}
+		if (st == DB_OK || st == DB_ABANDONED || st == DB_FAILED || st == DB_IN_DOUBT)
 			break;
 		if (st == DB_REFUSED && !careful) {
 			careful = true;
 			log_msg("a statement of the batch failed; writing it again item by item");
 		} else if (st == DB_CONFLICT && ++conflicts < MAX_ATTEMPTS) {
-			log_msg("deadlock or serialization failure; running the batch again");
-		} else if (st == DB_UNAVAILABLE && reused && !reconnected &&
-			   stale_connection(c, phase)) {
+			log_msg("deadlock or serialization failure (SQLSTATE %s); running the "
+				"batch "
+				"again",
+				c->err.state);
+		} else if (st == DB_LOST && reused && !reconnected && phase != PHASE_COMMIT) {
+			/* the kept connection died since the last request */
 			reconnected = true;
 			conn_close(c);
 			log_msg("database %s: the kept connection failed; connecting again",
 				db->name);
+		} else if (st == DB_LOST || st == DB_CONFLICT) {
+			if (st == DB_LOST)
+				conn_close(c);
+			if (!wait_again(pool, &rt, c,
+					st == DB_LOST ? "the connection or the server was lost"
+						      : "the batch conflicted again")) {
+				st = DB_UNAVAILABLE;
+				break;
+			}
 		} else {
 			if (st == DB_REFUSED) /* refused even item by item: not a row's fault */
 				st = DB_FAILED;

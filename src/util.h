@@ -18,4 +18,7 @@ unsigned long util_json_alloc_failures(void);
 /* Milliseconds on a monotonic clock, for durations. */
 double util_monotonic_ms(void);
 
+/* Sleep ms milliseconds (signals aside). */
+void util_sleep_ms(double ms);
+
 #endif

@@ -83,7 +83,8 @@ test_full_config_is_read(void **state)
 
 	(void)state;
 	write_with_auth("# comment\n; another\n[limits]\nmax_body_bytes = 1000   # inline\n"
-			"max_batch_items = 5\nthreads = 7\nread_timeout_seconds = 9\n",
+			"max_batch_items = 5\nthreads = 7\nread_timeout_seconds = 9\n"
+			"failover_seconds = 0\n",
 			"api_key_sha256 = " HASH "\n"
 			"jwt_issuer = https://issuer.example\njwt_audience = events-batch\n"
 			"jwt_user_claim = preferred_username\njwt_database_claim = dbs\n"
@@ -96,6 +97,7 @@ test_full_config_is_read(void **state)
 	assert_int_equal(cfg.max_batch_items, 5);
 	assert_int_equal(cfg.threads, 7);
 	assert_int_equal(cfg.read_timeout_seconds, 9);
+	assert_int_equal(cfg.failover_seconds, 0);
 	assert_int_equal(cfg.n_api_keys, 2);
 	assert_int_equal(cfg.api_keys[0][0], 0x9f);
 	assert_int_equal(cfg.jwt_alg, JWT_ALG_HS256);
@@ -128,6 +130,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_batch_items, 10000);
 	assert_int_equal(cfg.threads, 4);
 	assert_int_equal(cfg.read_timeout_seconds, 30);
+	assert_int_equal(cfg.failover_seconds, 10);
 	assert_string_equal(cfg.jwt_user_claim, "sub");
 	assert_int_equal(cfg.clock_skew_seconds, 60);
 	assert_int_equal(cfg.jwt_max_lifetime_seconds, 86400);
@@ -154,6 +157,8 @@ test_errors_name_file_and_line(void **state)
 	expect_error("2: threads: 65 is out of range (1 to 64)");
 	write_with_auth("[limits]\nread_timeout_seconds = 0\n", "");
 	expect_error("2: read_timeout_seconds: 0 is out of range (1 to 86400)");
+	write_with_auth("[limits]\nfailover_seconds = 3601\n", "");
+	expect_error("2: failover_seconds: 3601 is out of range (0 to 3600)");
 	write_with_auth("[limits]\nmax_body_bytes = -5\n", "");
 	expect_error("2: max_body_bytes: '-5' is not a whole number");
 	write_with_auth("[limits]\ncolour = blue\n", "");

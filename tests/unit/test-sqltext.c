@@ -25,6 +25,8 @@ static const struct {
 	{ST_SAVEPOINT, "savepoint"},
 	{ST_RELEASE, "release"},
 	{ST_ROLLBACK_TO, "rollback to"},
+	{ST_MARK, "mark"},
+	{ST_OUTCOME, "outcome"},
 	{ST_JSON_UPSERT, "json upsert"},
 	{ST_INSERT, "insert"},
 	{ST_WRITE + 0, "write, no kept field given"},

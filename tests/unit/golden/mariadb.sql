@@ -10,6 +10,10 @@ SAVEPOINT eb_item
 RELEASE SAVEPOINT eb_item
 -- rollback to: rows 1, parameters 0 []
 ROLLBACK TO SAVEPOINT eb_item
+-- mark: rows 1, parameters 0 []
+REPLACE INTO EventBatchCommit (Writer, Batch, Written) VALUES (?, ?, UTC_TIMESTAMP(3))
+-- outcome: rows 1, parameters 0 []
+SELECT Batch FROM EventBatchCommit WHERE Writer = ? FOR UPDATE
 -- json upsert: rows 1, parameters 0 []
 (none)
 -- insert: rows 1, parameters 0 []

@@ -10,6 +10,10 @@ SAVEPOINT eb_item
 RELEASE SAVEPOINT eb_item
 -- rollback to: rows 1, parameters 0 []
 ROLLBACK TO SAVEPOINT eb_item
+-- mark: rows 1, parameters 0 []
+(none)
+-- outcome: rows 1, parameters 0 []
+(none)
 -- json upsert: rows 1, parameters 0 []
 (none)
 -- insert: rows 1, parameters 25 [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24]
