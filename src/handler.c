@@ -37,6 +37,7 @@ struct request {
 	char *response;     /* the 207 body, built before the commit */
 	size_t response_len;
 	bool no_memory; /* the response could not be built: rolled back */
+	bool dry_run;   /* Prefer: tx=rollback (SPEC §11) */
 	struct event_defaults defs;
 };
 
@@ -179,7 +180,7 @@ store_items(struct request *r)
 	/* nothing to store ([] or only invalid items): no database at all */
 	if (r->batch.n_rows == 0)
 		return build_response(r) ? EB_OK : db_error(r, DB_ABANDONED);
-	st = db_apply(r->pool, r->db, &r->batch, response_ready, r);
+	st = db_apply(r->pool, r->db, &r->batch, r->dry_run, response_ready, r);
 	if (st == DB_OK)
 		return EB_OK;
 	free(r->response);
@@ -200,10 +201,10 @@ log_request(const struct request *r, int status, double started)
 	}
 	/* the database name is logged only once known to be configured */
 	log_msg("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d "
-		"duration_ms=%.1f",
+		"duration_ms=%.1f%s",
 		strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(method) ? method : "?",
 		r->db ? r->db->name : "-", r->batch.n_items, created, updated, failed, status,
-		util_monotonic_ms() - started);
+		util_monotonic_ms() - started, r->dry_run ? " dry_run=1" : "");
 }
 
 int
@@ -217,6 +218,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	util_uuid4(r.activity);
 	log_set_request(r.activity, t->log, t->ctx);
 	r.method = param(&r, "REQUEST_METHOD");
+	r.dry_run = http_prefer_rollback(param(&r, "HTTP_PREFER"));
 	err = check_caller(&r);
 	if (err == EB_OK)
 		err = read_items(&r);
@@ -224,7 +226,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 		err = store_items(&r);
 	if (err == EB_OK) {
 		status = 207;
-		resp_send_multistatus(t, r.response, r.response_len);
+		resp_send_multistatus(t, r.response, r.response_len, r.dry_run);
 	} else {
 		/* a failed batch reports no per-item outcome in the log either */
 		reset_results(&r);

@@ -193,7 +193,8 @@ resp_multistatus_body(const struct item_result *results, size_t n, const char *a
 }
 
 bool
-resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len)
+resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len, bool dry_run)
 {
-	return send(t, "207 Multi-Status", "", body, len);
+	return send(t, "207 Multi-Status", dry_run ? "Preference-Applied: tx=rollback\r\n" : "",
+		    body, len);
 }
