@@ -64,6 +64,9 @@ check_caller(struct request *r)
 		return snprintf(r->detail, sizeof(r->detail),
 				"the request path is longer than %d bytes", HTTP_PATH_MAX),
 		       EB_ERR_URI_TOO_LONG;
+	if (http_path_is_health(r->path)) /* GET and HEAD were answered already */
+		return snprintf(r->detail, sizeof(r->detail), "only GET and HEAD are allowed here"),
+		       EB_ERR_HEALTH_METHOD;
 	if (!http_path_matches(r->path))
 		return snprintf(r->detail, sizeof(r->detail),
 				"no such resource; use PUT .../events-batch"),
@@ -207,6 +210,22 @@ log_request(const struct request *r, int status, double started)
 		util_monotonic_ms() - started, r->dry_run ? " dry_run=1" : "");
 }
 
+/* SPEC §12: GET or HEAD of the health path, answered from a constant
+ * before anything else is looked at: no activity id, no key, no database,
+ * and no log line (a load balancer asks every second). */
+static bool
+serve_health(struct request *r)
+{
+	bool head = r->method != NULL && strcmp(r->method, "HEAD") == 0;
+
+	if (!head && (r->method == NULL || strcmp(r->method, "GET") != 0))
+		return false;
+	if (!http_request_path(r->t, r->path) || !http_path_is_health(r->path))
+		return false;
+	resp_send_health(r->t, head);
+	return true;
+}
+
 int
 handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb_transport *t)
 {
@@ -215,9 +234,11 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	enum eb_err err;
 	int status;
 
+	r.method = param(&r, "REQUEST_METHOD");
+	if (serve_health(&r))
+		return 200;
 	util_uuid4(r.activity);
 	log_set_request(r.activity, t->log, t->ctx);
-	r.method = param(&r, "REQUEST_METHOD");
 	r.dry_run = http_prefer_rollback(param(&r, "HTTP_PREFER"));
 	err = check_caller(&r);
 	if (err == EB_OK)

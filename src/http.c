@@ -91,15 +91,31 @@ http_path_text(const char *path, char out[HTTP_PATH_TEXT_MAX])
 	*o = '\0';
 }
 
-bool
-http_path_matches(const char *path)
+/* Whether path ends in suffix (of s bytes), with one optional trailing '/'. */
+static bool
+path_ends_in(const char *path, const char *suffix, size_t s)
 {
-	static const char suffix[] = "/events-batch";
-	size_t n = strlen(path), s = sizeof(suffix) - 1;
+	size_t n = strlen(path);
 
 	if (n > 0 && path[n - 1] == '/')
 		n--;
 	return n >= s && memcmp(path + n - s, suffix, s) == 0;
+}
+
+bool
+http_path_matches(const char *path)
+{
+	static const char suffix[] = "/events-batch";
+
+	return path_ends_in(path, suffix, sizeof(suffix) - 1);
+}
+
+bool
+http_path_is_health(const char *path)
+{
+	static const char suffix[] = "/events-batch/health";
+
+	return path_ends_in(path, suffix, sizeof(suffix) - 1);
 }
 
 /* Skip spaces and tabs. */

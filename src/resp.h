@@ -35,4 +35,8 @@ char *resp_multistatus_body(const struct item_result *results, size_t n, const c
 bool resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len,
 			   bool dry_run);
 
+/* The health answer of SPEC §12: 200 {"status":"ok"}, Cache-Control:
+ * no-store, from a constant; head: the header fields alone. */
+bool resp_send_health(const struct eb_transport *t, bool head);
+
 #endif

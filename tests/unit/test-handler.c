@@ -226,6 +226,60 @@ test_dry_run_that_fails_is_an_error_without_preference_applied(void **state)
 	free(m.out);
 }
 
+/* GET or HEAD (or another method) of path, with no other header. */
+static int
+health(const char *method, const char *path, struct memtransport *m)
+{
+	const char *params[] = {"REQUEST_METHOD", method, "SCRIPT_NAME", path, NULL};
+	struct eb_transport t;
+
+	memtransport_init(&t, m, params, NULL);
+	return handler_serve(&cfg, pool, &t);
+}
+
+static void
+test_health_answers_ok_without_credentials(void **state)
+{
+	static const char head[] = "Status: 200 OK\r\n"
+				   "Content-Type: application/json; charset=utf-8\r\n"
+				   "Content-Length: 15\r\n"
+				   "Cache-Control: no-store\r\n"
+				   "\r\n";
+	struct memtransport m;
+
+	(void)state;
+	assert_int_equal(health("GET", "/api/events-batch/health", &m), 200);
+	assert_memory_equal(m.out, head, sizeof(head) - 1);
+	assert_string_equal(memtransport_body(&m), "{\"status\":\"ok\"}");
+	free(m.out);
+	assert_int_equal(health("GET", "/events-batch/health/", &m), 200);
+	free(m.out);
+	assert_int_equal(health("HEAD", "/api/events-batch/health", &m), 200);
+	assert_string_equal(m.out, head);
+	free(m.out);
+}
+
+static void
+test_health_other_methods_are_405_with_allow(void **state)
+{
+	static const char *const methods[] = {"POST", "PUT", "DELETE", "OPTIONS", "get"};
+	struct memtransport m;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		assert_int_equal(health(methods[i], "/api/events-batch/health", &m), 405);
+		assert_non_null(strstr(m.out, "\r\nAllow: GET, HEAD\r\n"));
+		assert_non_null(strstr(memtransport_body(&m), "\"status\":405"));
+		free(m.out);
+	}
+	/* not the health path: the batch path's rules */
+	assert_int_equal(health("GET", "/api/events-batch/healthz", &m), 404);
+	free(m.out);
+	assert_int_equal(health("GET", "/api/events-batch", &m), 405);
+	assert_non_null(strstr(m.out, "\r\nAllow: PUT\r\n"));
+	free(m.out);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_batch_is_stored_and_reported),
 	cmocka_unit_test(test_item_refused_by_database_is_rolled_back_alone),
@@ -235,6 +289,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_dry_run_answers_as_the_real_run_and_stores_nothing),
 	cmocka_unit_test(test_dry_run_of_nothing_to_store_still_says_so),
 	cmocka_unit_test(test_dry_run_that_fails_is_an_error_without_preference_applied),
+	cmocka_unit_test(test_health_answers_ok_without_credentials),
+	cmocka_unit_test(test_health_other_methods_are_405_with_allow),
 };
 
 int

@@ -262,6 +262,21 @@ test_body_without_length_read_to_end_and_capped(void **state)
 }
 
 static void
+test_health_path_with_any_prefix_and_one_trailing_slash(void **state)
+{
+	(void)state;
+	assert_true(http_path_is_health("/events-batch/health"));
+	assert_true(http_path_is_health("/api/events-batch/health/"));
+	assert_false(http_path_is_health("/api/events-batch/health//"));
+	assert_false(http_path_is_health("/api/events-batch/healthz"));
+	assert_false(http_path_is_health("/api/events-batch"));
+	assert_false(http_path_is_health("/api/xevents-batch/health"));
+	assert_false(http_path_is_health("health"));
+	/* the batch path is not the health path's prefix match */
+	assert_false(http_path_matches("/api/events-batch/health"));
+}
+
+static void
 test_prefer_tx_rollback_among_other_preferences(void **state)
 {
 	(void)state;
@@ -308,6 +323,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_short_body_is_400),
 	cmocka_unit_test(test_oversized_length_is_413_unread),
 	cmocka_unit_test(test_body_without_length_read_to_end_and_capped),
+	cmocka_unit_test(test_health_path_with_any_prefix_and_one_trailing_slash),
 	cmocka_unit_test(test_prefer_tx_rollback_among_other_preferences),
 	cmocka_unit_test(test_prefer_anything_else_is_not_a_dry_run),
 };
