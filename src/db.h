@@ -51,9 +51,12 @@ typedef bool db_ready_fn(void *ctx);
  * tell whether it committed (SPEC §13).  Any other status: nothing
  * applied, no item result set.  The rows are written in
  * ascending event_ID (batch->rows is reordered, row_item with it), so that
- * concurrent batches take row locks in one order.
+ * concurrent batches take row locks in one order.  dry_run (SPEC §11): all
+ * of it, the careful redo too, exactly as above, but rolled back where it
+ * would commit; DB_OK then means the results say what a commit would have
+ * done, and nothing is applied.
  */
 enum db_status db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch,
-			db_ready_fn *ready, void *ctx);
+			bool dry_run, db_ready_fn *ready, void *ctx);
 
 #endif

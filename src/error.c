@@ -18,6 +18,7 @@ static const struct err_desc errors[EB_ERR__COUNT] = {
 	[EB_ERR_URI_TOO_LONG] = {414, "urn:events-batch:uri-too-long", "URI Too Long"},
 	[EB_ERR_NOT_FOUND] = {404, "urn:events-batch:not-found", "Not Found"},
 	[EB_ERR_METHOD] = {405, "urn:events-batch:method-not-allowed", "Method Not Allowed"},
+	[EB_ERR_HEALTH_METHOD] = {405, "urn:events-batch:method-not-allowed", "Method Not Allowed"},
 	[EB_ERR_USER_AGENT] = {403, "urn:events-batch:user-agent-required", "User-Agent Required"},
 	[EB_ERR_API_KEY] = {401, "urn:events-batch:invalid-api-key", "Invalid API Key"},
 	[EB_ERR_TOKEN_MISSING] = {401, "urn:events-batch:token-required", "Bearer Token Required"},

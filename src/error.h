@@ -13,6 +13,7 @@ enum eb_err {
 	EB_ERR_URI_TOO_LONG,       /* path longer than HTTP_PATH_MAX bytes */
 	EB_ERR_NOT_FOUND,          /* path does not end in /events-batch */
 	EB_ERR_METHOD,             /* not PUT */
+	EB_ERR_HEALTH_METHOD,      /* the health path, not GET or HEAD */
 	EB_ERR_USER_AGENT,         /* User-Agent missing or empty */
 	EB_ERR_API_KEY,            /* x-api-key missing or unknown */
 	EB_ERR_TOKEN_MISSING,      /* no bearer token */

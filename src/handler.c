@@ -37,6 +37,7 @@ struct request {
 	char *response;     /* the 207 body, built before the commit */
 	size_t response_len;
 	bool no_memory; /* the response could not be built: rolled back */
+	bool dry_run;   /* Prefer: tx=rollback (SPEC §11) */
 	struct event_defaults defs;
 };
 
@@ -63,6 +64,9 @@ check_caller(struct request *r)
 		return snprintf(r->detail, sizeof(r->detail),
 				"the request path is longer than %d bytes", HTTP_PATH_MAX),
 		       EB_ERR_URI_TOO_LONG;
+	if (http_path_is_health(r->path)) /* GET and HEAD were answered already */
+		return snprintf(r->detail, sizeof(r->detail), "only GET and HEAD are allowed here"),
+		       EB_ERR_HEALTH_METHOD;
 	if (!http_path_matches(r->path))
 		return snprintf(r->detail, sizeof(r->detail),
 				"no such resource; use PUT .../events-batch"),
@@ -186,7 +190,7 @@ store_items(struct request *r)
 	/* nothing to store ([] or only invalid items): no database at all */
 	if (r->batch.n_rows == 0)
 		return build_response(r) ? EB_OK : db_error(r, DB_ABANDONED);
-	st = db_apply(r->pool, r->db, &r->batch, response_ready, r);
+	st = db_apply(r->pool, r->db, &r->batch, r->dry_run, response_ready, r);
 	if (st == DB_OK)
 		return EB_OK;
 	free(r->response);
@@ -207,10 +211,26 @@ log_request(const struct request *r, int status, double started)
 	}
 	/* the database name is logged only once known to be configured */
 	log_msg("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d "
-		"duration_ms=%.1f",
+		"duration_ms=%.1f%s",
 		strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(method) ? method : "?",
 		r->db ? r->db->name : "-", r->batch.n_items, created, updated, failed, status,
-		util_monotonic_ms() - started);
+		util_monotonic_ms() - started, r->dry_run ? " dry_run=1" : "");
+}
+
+/* SPEC §12: GET or HEAD of the health path, answered from a constant
+ * before anything else is looked at: no activity id, no key, no database,
+ * and no log line (a load balancer asks every second). */
+static bool
+serve_health(struct request *r)
+{
+	bool head = r->method != NULL && strcmp(r->method, "HEAD") == 0;
+
+	if (!head && (r->method == NULL || strcmp(r->method, "GET") != 0))
+		return false;
+	if (!http_request_path(r->t, r->path) || !http_path_is_health(r->path))
+		return false;
+	resp_send_health(r->t, head);
+	return true;
 }
 
 int
@@ -221,9 +241,12 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 	enum eb_err err;
 	int status;
 
+	r.method = param(&r, "REQUEST_METHOD");
+	if (serve_health(&r))
+		return 200;
 	util_uuid4(r.activity);
 	log_set_request(r.activity, t->log, t->ctx);
-	r.method = param(&r, "REQUEST_METHOD");
+	r.dry_run = http_prefer_rollback(param(&r, "HTTP_PREFER"));
 	err = check_caller(&r);
 	if (err == EB_OK)
 		err = read_items(&r);
@@ -231,7 +254,7 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 		err = store_items(&r);
 	if (err == EB_OK) {
 		status = 207;
-		resp_send_multistatus(t, r.response, r.response_len);
+		resp_send_multistatus(t, r.response, r.response_len, r.dry_run);
 	} else {
 		/* a failed batch reports no per-item outcome in the log either */
 		reset_results(&r);

@@ -91,15 +91,31 @@ http_path_text(const char *path, char out[HTTP_PATH_TEXT_MAX])
 	*o = '\0';
 }
 
-bool
-http_path_matches(const char *path)
+/* Whether path ends in suffix (of s bytes), with one optional trailing '/'. */
+static bool
+path_ends_in(const char *path, const char *suffix, size_t s)
 {
-	static const char suffix[] = "/events-batch";
-	size_t n = strlen(path), s = sizeof(suffix) - 1;
+	size_t n = strlen(path);
 
 	if (n > 0 && path[n - 1] == '/')
 		n--;
 	return n >= s && memcmp(path + n - s, suffix, s) == 0;
+}
+
+bool
+http_path_matches(const char *path)
+{
+	static const char suffix[] = "/events-batch";
+
+	return path_ends_in(path, suffix, sizeof(suffix) - 1);
+}
+
+bool
+http_path_is_health(const char *path)
+{
+	static const char suffix[] = "/events-batch/health";
+
+	return path_ends_in(path, suffix, sizeof(suffix) - 1);
 }
 
 /* Skip spaces and tabs. */
@@ -173,6 +189,77 @@ http_content_type_ok(const char *content_type)
 		return false;
 	p = skip_ows(type + len);
 	return params_ok(p);
+}
+
+/* RFC 9110 tchar: the bytes of a token. */
+static size_t
+token_len(const char *p)
+{
+	static const char other[] = "!#$%&'*+-.^_`|~";
+	size_t n = 0;
+
+	while (p[n] != '\0' && (isalnum((unsigned char)p[n]) || strchr(other, p[n]) != NULL))
+		n++;
+	return n;
+}
+
+/* A word (token or quoted-string) at p: *val and *val_len its text
+ * (quotes kept out, escapes left in); returns where it ends. */
+static const char *
+prefer_word(const char *p, const char **val, size_t *val_len)
+{
+	if (*p != '"') {
+		*val = p;
+		*val_len = token_len(p);
+		return p + *val_len;
+	}
+	*val = ++p;
+	while (*p != '\0' && *p != '"')
+		p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
+	*val_len = (size_t)(p - *val);
+	return *p == '"' ? p + 1 : p;
+}
+
+/* Skip to the end of this preference: its parameters and anything not
+ * understood, up to the comma that is outside a quoted string. */
+static const char *
+prefer_skip(const char *p)
+{
+	while (*p != '\0' && *p != ',') {
+		if (*p == '"') {
+			const char *v;
+			size_t n;
+			p = prefer_word(p, &v, &n);
+		} else {
+			p++;
+		}
+	}
+	return p;
+}
+
+bool
+http_prefer_rollback(const char *prefer)
+{
+	const char *p = prefer;
+
+	while (p != NULL && *p != '\0') {
+		const char *name, *val = "";
+		size_t name_len, val_len = 0;
+
+		p = skip_ows(p);
+		name = p;
+		name_len = token_len(p);
+		p = skip_ows(p + name_len);
+		if (name_len > 0 && *p == '=')
+			p = prefer_word(skip_ows(p + 1), &val, &val_len);
+		if (name_len == 2 && strncasecmp(name, "tx", 2) == 0)
+			/* only the first tx counts (RFC 7240 §2) */
+			return val_len == 8 && strncasecmp(val, "rollback", 8) == 0;
+		p = prefer_skip(p);
+		if (*p == ',')
+			p++;
+	}
+	return false;
 }
 
 /* A CONTENT_LENGTH above this is counted as LENGTH_HUGE + 1: it is still

@@ -35,6 +35,19 @@ void http_path_text(const char *path, char out[HTTP_PATH_TEXT_MAX]);
 /* Whether path ends in "/events-batch", with one optional trailing '/'. */
 bool http_path_matches(const char *path);
 
+/* Whether path ends in "/events-batch/health", with one optional trailing
+ * '/': the health path of SPEC §12. */
+bool http_path_is_health(const char *path);
+
+/*
+ * Whether a Prefer header (RFC 7240) asks for a dry run: its first "tx"
+ * preference is "rollback".  Preferences are separated by commas, names
+ * and these values are case-insensitive, a value may be a token or a
+ * quoted string, parameters after ';' are skipped, and anything not
+ * understood is ignored (RFC 7240 §2).  NULL: no.
+ */
+bool http_prefer_rollback(const char *prefer);
+
 /*
  * Whether a Content-Type names JSON: application/json, text/json or
  * application/ANYTHING+json, with no charset or charset=utf-8.

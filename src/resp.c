@@ -103,6 +103,7 @@ extra_headers(enum eb_err err, bool token_sent)
 {
 	switch (err) {
 	case EB_ERR_METHOD: return "Allow: PUT\r\n";
+	case EB_ERR_HEALTH_METHOD: return "Allow: GET, HEAD\r\n";
 	case EB_ERR_API_KEY:
 		/* RFC 9110 §15.5.2: every 401 carries a challenge; the key was
 		 * wrong, so no token was judged and no error is named */
@@ -193,7 +194,23 @@ resp_multistatus_body(const struct item_result *results, size_t n, const char *a
 }
 
 bool
-resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len)
+resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len, bool dry_run)
 {
-	return send(t, "207 Multi-Status", "", body, len);
+	return send(t, "207 Multi-Status", dry_run ? "Preference-Applied: tx=rollback\r\n" : "",
+		    body, len);
+}
+
+bool
+resp_send_health(const struct eb_transport *t, bool head)
+{
+	static const char response[] = "Status: 200 OK\r\n"
+				       "Content-Type: application/json; charset=utf-8\r\n"
+				       "Content-Length: 15\r\n"
+				       "Cache-Control: no-store\r\n"
+				       "\r\n"
+				       "{\"status\":\"ok\"}";
+	size_t len = sizeof(response) - 1;
+
+	/* HEAD: the same header fields, no content (RFC 9110 §9.3.2) */
+	return t->write(t->ctx, response, head ? len - 15 : len);
 }

@@ -30,7 +30,13 @@ int resp_write_error(const struct eb_transport *t, enum eb_err err, const char *
 char *resp_multistatus_body(const struct item_result *results, size_t n, const char *activity,
 			    size_t *len);
 
-/* Send a body from resp_multistatus_body as 207 Multi-Status. */
-bool resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len);
+/* Send a body from resp_multistatus_body as 207 Multi-Status; dry_run adds
+ * Preference-Applied: tx=rollback (SPEC §11). */
+bool resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len,
+			   bool dry_run);
+
+/* The health answer of SPEC §12: 200 {"status":"ok"}, Cache-Control:
+ * no-store, from a constant; head: the header fields alone. */
+bool resp_send_health(const struct eb_transport *t, bool head);
 
 #endif

@@ -42,6 +42,7 @@ struct rows {
 	const struct event_row *v;
 	struct item_result *const *results;
 	size_t n;
+	bool dry_run; /* roll back where the batch would commit (SPEC §11) */
 };
 
 static int32_t
@@ -444,6 +445,12 @@ run_batch(struct db_pool *pool, struct db_conn *c, const struct rows *r, bool ca
 		return DB_ABANDONED;
 	}
 	*phase = PHASE_COMMIT;
+	if (r->dry_run) {
+		/* every row was written and answered for: undo it all, and
+		 * release the writers' queue as a commit would */
+		conn_rollback(c);
+		return DB_OK;
+	}
 	return conn_commit(c);
 }
 
@@ -518,11 +525,11 @@ find_out(struct db_pool *pool, struct db_conn *c, struct retries *rt)
 }
 
 enum db_status
-db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch,
+db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch, bool dry_run,
 	 db_ready_fn *ready, void *ctx)
 {
 	struct db_conn *c;
-	struct rows r = {batch->rows, NULL, batch->n_rows};
+	struct rows r = {batch->rows, NULL, batch->n_rows, dry_run};
 	struct item_result **results;
 	struct retries rt = {0, 0};
 	bool careful = false, reconnected = false;

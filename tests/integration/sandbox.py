@@ -38,8 +38,8 @@ def record_response(status, headers, body):
     against doc/openapi.yaml. The file is started afresh by each test file."""
     global _response_log
     log_dir = os.environ.get("EB_RESPONSE_LOG")
-    if not log_dir or headers.get("content-type") != JSON_TYPE:
-        return
+    if not log_dir or headers.get("content-type") != JSON_TYPE or not body:
+        return   # (no body: the answer to a HEAD)
     if _response_log is None:
         os.makedirs(log_dir, exist_ok=True)
         name = os.path.splitext(os.path.basename(sys.argv[0]))[0] or "python"

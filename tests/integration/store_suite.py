@@ -588,6 +588,119 @@ class StoreTests(harness.EnvelopeChecks):
             self.assert_refused(data[k])
         self.assert_rows_are(model)
 
+    # --- dry run (SPEC §11) --------------------------------------------------------
+
+    def dump(self):
+        """Every row, every column, as the database gives them back."""
+        return self.query("SELECT %s FROM Event ORDER BY Event_ID" % self.select_list())
+
+    def put_prefer(self, items, prefer):
+        return self.put(items, env=self.sb.headers(HTTP_PREFER=prefer))
+
+    def assert_dry_run(self, r):
+        """A 207 that says it was a dry run, logged as one."""
+        self.assertEqual(r.status, 207, r)
+        self.assertEqual(r.headers.get("preference-applied"), "tx=rollback", r.headers)
+        self.assertRegex(r.stderr, r" status=207 duration_ms=[0-9.]+ dry_run=1\n")
+
+    def assert_real_run(self, r):
+        self.assertEqual(r.status, 207, r)
+        self.assertNotIn("preference-applied", r.headers)
+        self.assertRegex(r.stderr, r" status=207 duration_ms=[0-9.]+\n")
+        self.assertNotIn("dry_run", r.stderr)
+
+    def test_dry_run_answers_what_the_real_run_then_does_and_stores_nothing(self):
+        """New ids, existing ones, an invalid item, rows the database
+        refuses (the careful redo, with savepoints) and a repeated id: the
+        dry run answers item for item what the same batch then answers for
+        real, and the table is row for row, column for column, as before."""
+        self.add_refusal()
+        r = self.put([harness.event(2, subject="two", entry_User="first", priority="p"),
+                      harness.event(3, subject="three")])
+        self.assert_multistatus(r, [(2, 201), (3, 201)])
+        batch = [harness.event(1, subject="one"),
+                 harness.event(2, subject="two again"),
+                 {"event_ID": 4, "claim_Audit_Event": "yes"},
+                 harness.event(5, subject=REFUSED_SUBJECT),
+                 harness.event(3, subject=REFUSED_SUBJECT),
+                 harness.event(1, subject="one again", entry_User="later"),
+                 harness.event(6, due_Date="2024-02-30"),
+                 harness.event(7)]
+        want = [(1, 201), (2, 200), (4, 400), (5, 500), (3, 500), (1, 200), (6, 400), (7, 201)]
+        before = self.dump()
+        dry = self.put_prefer(batch, "return=minimal, tx=rollback")
+        self.assert_dry_run(dry)
+        self.assert_multistatus(dry, want)
+        self.assertIn("item by item", dry.stderr)   # the careful redo ran
+        self.assertEqual(self.dump(), before)
+        real = self.put(batch)
+        self.assert_real_run(real)
+        self.assertEqual(real.json["data"], dry.json["data"])
+        self.assertNotEqual(self.dump(), before)
+        self.assertEqual(self.ids(), [1, 2, 3, 7])
+
+    def test_dry_run_on_the_fast_path_and_of_one_item_stores_nothing(self):
+        """Without a refused row the batch takes the bulk statements (and a
+        batch of one the shortest way there is): still nothing is stored,
+        and the worker's next requests are served as usual."""
+        r = self.put([harness.event(i, subject="old%d" % i) for i in range(1, 300, 2)])
+        self.assertEqual(r.statuses(), [201] * 150)
+        before = self.dump()
+        batch = [harness.event(i, subject="new%d" % i) for i in range(1, 300)]
+        dry = self.put_prefer(batch, "tx=rollback")
+        self.assert_dry_run(dry)
+        self.assert_multistatus(dry, [(i, 200 if i % 2 else 201) for i in range(1, 300)])
+        self.assert_fast_path(dry)
+        self.assertEqual(self.dump(), before)
+        for one, status in ((harness.event(1000), 201), (harness.event(1, subject="x"), 200)):
+            one_dry = self.put_prefer([one], "TX=Rollback")
+            self.assert_dry_run(one_dry)
+            self.assert_multistatus(one_dry, [(one["event_ID"], status)])
+            self.assertEqual(self.dump(), before)
+        real = self.put(batch)
+        self.assert_real_run(real)
+        self.assertEqual(real.json["data"], dry.json["data"])
+        self.assertEqual(self.ids(), list(range(1, 300)))
+
+    def test_dry_run_with_nothing_to_store_still_says_it_was_applied(self):
+        before = self.dump()
+        for batch, want in (([], []), ([{"event_ID": 9}], [(9, 400)])):
+            r = self.put_prefer(batch, "tx=rollback")
+            self.assert_dry_run(r)
+            self.assert_multistatus(r, want)
+        self.assertEqual(self.dump(), before)
+
+    def test_other_prefer_values_are_ignored_and_the_batch_is_stored(self):
+        for k, prefer in enumerate(("return=minimal", "tx=commit", "tx=commit, tx=rollback",
+                                    "return=minimal; tx=rollback", "tx=rollbacks",
+                                    'x="tx=rollback"', "")):
+            with self.case(prefer=prefer):
+                r = self.put_prefer([harness.event(100 + k)], prefer)
+                self.assert_real_run(r)
+                self.assert_multistatus(r, [(100 + k, 201)])
+        self.assertEqual(self.ids(), list(range(100, 107)))
+
+    def test_dry_run_on_a_worker_keeps_it_serving(self):
+        """FastCGI: a dry run lets go of its transaction and (SQLite) of the
+        writers' queue, so the same worker's next requests are served and
+        stored."""
+        lt = self.lighttpd(max_procs=1)
+        before = self.dump()
+        r = lt.request([harness.event(1), harness.event(2)], headers={"Prefer": "tx=rollback"})
+        self.assertEqual(r.headers.get("preference-applied"), "tx=rollback", r.headers)
+        self.assert_multistatus(r, [(1, 201), (2, 201)])
+        self.assertEqual(self.dump(), before)
+        r = lt.request([harness.event(1), harness.event(3)])
+        self.assertNotIn("preference-applied", r.headers)
+        self.assert_multistatus(r, [(1, 201), (3, 201)])
+        r = lt.request([harness.event(1), harness.event(4)], headers={"Prefer": "tx=rollback"})
+        self.assert_multistatus(r, [(1, 200), (4, 201)])
+        self.assertEqual(self.ids(), [1, 3])
+        log = self.wait_log_lines(lt, 3)
+        self.assertEqual(len(re.findall(r" status=207 duration_ms=[0-9.]+ dry_run=1\n", log)), 2,
+                         log)
+        self.assertEqual(len(self.worker_pids(log)), 1, log)
+
     # --- one worker, many requests ------------------------------------------------
 
     def test_one_worker_reuses_its_connection_for_every_kind_of_write(self):

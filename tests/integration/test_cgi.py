@@ -1091,6 +1091,88 @@ class LogTest(CgiCase):
                 self.assertNotIn("wrong-key", err)
 
 
+class HealthTest(CgiCase):
+    """SPEC §12 as plain CGI: GET .../events-batch/health from a constant,
+    with no header, no key, no database and no log line."""
+
+    HEAD = (b"Status: 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+            b"Content-Length: 15\r\nCache-Control: no-store\r\n\r\n")
+
+    def run_raw(self, env):
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+             "EVENTS_BATCH_CONFIG": self.sb.conf_path}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                e[k] = os.environ[k]
+        e.update(env)
+        p = subprocess.run([harness.BINARY], input=b"", env=e, capture_output=True,
+                           timeout=harness.scaled(60))
+        err = p.stderr.decode("utf-8", "replace")
+        self.assert_clean_exit(p.returncode, err)
+        return p.stdout, err
+
+    def test_get_is_200_ok_from_a_constant_with_no_header_and_no_log_line(self):
+        # a database that cannot be reached: health does not look
+        missing = os.path.join(self.sb.dir, "missing.db")
+        self.sb.write_config(databases={"test": "Driver=SQLite3;Database=%s" % missing})
+        for env in ({"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/api/events-batch",
+                     "PATH_INFO": "/health"},
+                    {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/events-batch/health/"},
+                    {"REQUEST_METHOD": "GET", "REQUEST_URI": "/x/events-batch/health?probe=1"}):
+            with self.case(env=env):
+                out, err = self.run_raw(env)
+                self.assertEqual(out, self.HEAD + b'{"status":"ok"}')
+                self.assertEqual(err, "")
+                r = harness.parse_cgi(out)   # recorded for test_openapi.py
+                self.assertEqual((r.status, r.json), (200, {"status": "ok"}))
+        self.assertFalse(os.path.exists(missing))
+
+    def test_head_gets_the_header_fields_alone(self):
+        out, err = self.run_raw({"REQUEST_METHOD": "HEAD",
+                                 "SCRIPT_NAME": "/api/events-batch/health"})
+        self.assertEqual((out, err), (self.HEAD, ""))
+
+    def test_other_methods_are_405_with_allow_get_head_and_logged(self):
+        for method in ("POST", "PUT", "DELETE", "OPTIONS"):
+            with self.case(method=method):
+                r, err = self.cgi([harness.event(1)], REQUEST_METHOD=method,
+                                  SCRIPT_NAME="/api/events-batch/health")
+                self.assert_error(r, 405, instance="/api/events-batch/health")
+                self.assertEqual(r.headers.get("allow"), "GET, HEAD")
+                self.assertEqual(r.headers.get("cache-control"), "no-store")
+                self.assertRegex(err, r" method=%s .* status=405 " % method)
+        self.assertEqual(self.sb.count(), 0)
+
+    def test_near_misses_are_not_the_health_path(self):
+        for path, status in (("/api/events-batch/healthz", 404),
+                             ("/api/events-batch/health//", 404),
+                             ("/api/health", 404),
+                             ("/api/events-batch" + "/x" * 1100 + "/events-batch/health", 414)):
+            with self.case(path=path[:80]):
+                out, _ = self.run_raw({"REQUEST_METHOD": "GET", "SCRIPT_NAME": path})
+                r = harness.parse_cgi(out)
+                self.assert_error(r, status, instance=path[:2048])
+
+
+class DryRunCgiTest(CgiCase):
+    """SPEC §11 where the dry run does not get to run: no
+    Preference-Applied, the log line still says dry_run=1."""
+
+    def test_refused_dry_run_has_no_preference_applied_and_logs_dry_run(self):
+        before = self.seed()
+        r, err = self.cgi(WOULD_WRITE, HTTP_PREFER="tx=rollback", HTTP_X_API_KEY="wrong")
+        self.assert_error(r, 401)
+        self.assertNotIn("preference-applied", r.headers)
+        self.assertRegex(err, r" status=401 duration_ms=[0-9.]+ dry_run=1\n")
+        self.sb.write_config(databases={"test": "Driver=SQLite3;Database=%s;NoCreat=1"
+                                        % os.path.join(self.sb.dir, "missing.db")})
+        r, err = self.cgi(WOULD_WRITE, HTTP_PREFER="tx=rollback")
+        self.assert_unavailable(r)
+        self.assertNotIn("preference-applied", r.headers)
+        self.assertRegex(err, r" status=503 duration_ms=[0-9.]+ dry_run=1\n")
+        self.assertEqual(self.sb.rows(), before)
+
+
 class ConfigTest(CgiCase):
     """SPEC §2: a bad config stops start-up with FILE:LINE: message."""
 

@@ -289,6 +289,50 @@ class ServedTests:
         self.assertEqual(r.headers.get("allow"), "PUT")
         self.assertEqual(self.sb.rows(), before)
 
+    # the request's headers, all dropped: the health check needs none
+    NO_HEADERS = {"User-Agent": None, "x-api-key": None, "Authorization": None,
+                  "vbasoftware-database": None, "Content-Type": None}
+
+    def test_health_is_200_ok_for_get_and_head_and_405_for_other_methods(self):
+        """SPEC §12 through the shipped config: .../events-batch/health (a
+        trailing slash too) reaches the program, needs no header at all,
+        and answers GET from any worker without a log line; HEAD gets the
+        header fields alone; POST and PUT are the program's 405."""
+        for path in (PREFIX + "/health", PREFIX + "/health/"):
+            with self.case(path=path):
+                r = self.server.request(None, headers=self.NO_HEADERS, method="GET", path=path)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.raw, b'{"status":"ok"}')
+                self.assertEqual(r.headers.get("content-type"), harness.JSON_TYPE)
+                self.assertEqual(r.headers.get("cache-control"), "no-store")
+        r = self.server.request(None, headers=self.NO_HEADERS, method="HEAD",
+                                path=PREFIX + "/health")
+        self.assertEqual((r.status, r.raw), (200, b""), r)
+        self.assertEqual(r.headers.get("cache-control"), "no-store")
+        for method in ("POST", "PUT"):
+            with self.case(method=method):
+                r = self.server.request([harness.event(1)], method=method,
+                                        path=PREFIX + "/health")
+                self.assert_error(r, 405, instance=PREFIX + "/health")
+                self.assertEqual(r.headers.get("allow"), "GET, HEAD")
+        self.assertEqual(self.sb.count(), 0)
+        aid = r.json["debug"]["activityID"]
+        ws.wait_for(lambda: "activity=%s method=" % aid in self.program_log(),
+                    what="the log line of activity %s" % aid)
+        self.assertNotRegex(self.program_log(), r" method=(GET|HEAD) .* status=200")
+
+    def test_dry_run_header_reaches_the_program(self):
+        """SPEC §11: Prefer passes through the server, Preference-Applied
+        comes back, and nothing is stored."""
+        r = self.put([harness.event(31), harness.event(32)], headers={"Prefer": "tx=rollback"})
+        self.assert_multistatus(r, [(31, 201), (32, 201)])
+        self.assertEqual(r.headers.get("preference-applied"), "tx=rollback")
+        self.assertEqual(self.sb.count(), 0)
+        r = self.put([harness.event(31)], headers={"Prefer": "return=minimal"})
+        self.assert_multistatus(r, [(31, 201)])
+        self.assertNotIn("preference-applied", r.headers)
+        self.assertEqual(self.ids(), [31])
+
     def test_log_line_of_the_request_is_in_the_server_log(self):
         self.put([harness.event(9)])
         r = self.put([harness.event(9), harness.event(10), harness.event(11, reminder=1)])

@@ -169,22 +169,23 @@ class PrismProxyTest(harness.EnvelopeChecks, unittest.TestCase):
         with open(self.prism_log, errors="replace") as f:
             return f.read()
 
-    def put(self, body, headers=None, upstream=None):
-        """A PUT /events-batch through Prism: a good request unless headers
-        (None values dropped) say otherwise; upstream holds X-Upstream-*
-        headers.  Returns (harness.Response, Prism's log lines of it)."""
+    def put(self, body, headers=None, upstream=None, method="PUT", path="/events-batch"):
+        """A PUT /events-batch (or method on path) through Prism: a good
+        request unless headers (None values dropped) say otherwise; upstream
+        holds X-Upstream-* headers.  Returns (harness.Response, Prism's log
+        lines of it)."""
         h = {"User-Agent": "eb-tests/1", "x-api-key": harness.API_KEY,
              "Authorization": "Bearer " + self.token(), "vbasoftware-database": "test",
              "Content-Type": "application/json"}
         h.update(headers or {})
         h.update(upstream or {})
         h = {k: v for k, v in h.items() if v is not None}
-        if not isinstance(body, (bytes, bytearray)):
+        if body is not None and not isinstance(body, (bytes, bytearray)):
             body = json.dumps(body).encode()
         before = len(self.prism_log_text())
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            c.request("PUT", "/events-batch", body=body, headers=h)
+            c.request(method, path, body=body, headers=h)
             raw = c.getresponse()
             status, headers, data = raw.status, raw.getheaders(), raw.read()
         finally:
@@ -266,6 +267,31 @@ class PrismProxyTest(harness.EnvelopeChecks, unittest.TestCase):
         r = self.assert_error_passed(503, headers={
             "vbasoftware-database": "gone", "Authorization": "Bearer " + self.token("gone")})
         self.assertRegex(r.headers.get("retry-after", ""), r"\A[1-9][0-9]*\Z")
+
+    def test_207_of_a_dry_run_passes_with_preference_applied(self):
+        r, lines = self.put([harness.event(81), harness.event(81, subject="again")],
+                            headers={"Prefer": "return=minimal, tx=rollback"})
+        self.assert_prism_passed(r, lines, 207)
+        self.assert_multistatus(r, [(81, 201), (81, 200)])
+        self.assertEqual(r.headers.get("preference-applied"), "tx=rollback")
+
+    # the health path needs none of the request's headers
+    NO_HEADERS = {"User-Agent": None, "x-api-key": None, "Authorization": None,
+                  "vbasoftware-database": None, "Content-Type": None}
+
+    def test_health_200_passes(self):
+        r, lines = self.put(None, headers=self.NO_HEADERS, method="GET",
+                            path="/events-batch/health")
+        self.assert_prism_passed(r, lines, 200)
+        self.assertEqual(r.json, {"status": "ok"})
+        self.assertEqual(r.headers.get("cache-control"), "no-store")
+
+    def test_health_405_passes_with_allow_get_head(self):
+        r, lines = self.put(None, headers=self.NO_HEADERS, method="GET",
+                            path="/events-batch/health", upstream={"X-Upstream-Method": "POST"})
+        self.assert_prism_passed(r, lines, 405)
+        self.assert_error(r, 405, instance="/api/events-batch/health")
+        self.assertEqual(r.headers.get("allow"), "GET, HEAD")
 
     # --- the control ---------------------------------------------------------------
 

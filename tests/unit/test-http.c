@@ -261,6 +261,57 @@ test_body_without_length_read_to_end_and_capped(void **state)
 	free(body);
 }
 
+static void
+test_health_path_with_any_prefix_and_one_trailing_slash(void **state)
+{
+	(void)state;
+	assert_true(http_path_is_health("/events-batch/health"));
+	assert_true(http_path_is_health("/api/events-batch/health/"));
+	assert_false(http_path_is_health("/api/events-batch/health//"));
+	assert_false(http_path_is_health("/api/events-batch/healthz"));
+	assert_false(http_path_is_health("/api/events-batch"));
+	assert_false(http_path_is_health("/api/xevents-batch/health"));
+	assert_false(http_path_is_health("health"));
+	/* the batch path is not the health path's prefix match */
+	assert_false(http_path_matches("/api/events-batch/health"));
+}
+
+static void
+test_prefer_tx_rollback_among_other_preferences(void **state)
+{
+	(void)state;
+	assert_true(http_prefer_rollback("tx=rollback"));
+	assert_true(http_prefer_rollback("TX=ROLLBACK"));
+	assert_true(http_prefer_rollback("return=minimal, tx=rollback"));
+	assert_true(http_prefer_rollback("return=minimal,tx=rollback;foo=bar"));
+	assert_true(http_prefer_rollback(" \t tx = \"rollback\" , respond-async"));
+	assert_true(http_prefer_rollback("wait=10; x=\"a,tx=commit\", tx=rollback"));
+	assert_true(http_prefer_rollback("@@@, tx=rollback"));
+	assert_true(http_prefer_rollback(",,tx=rollback,"));
+}
+
+static void
+test_prefer_anything_else_is_not_a_dry_run(void **state)
+{
+	(void)state;
+	assert_false(http_prefer_rollback(NULL));
+	assert_false(http_prefer_rollback(""));
+	assert_false(http_prefer_rollback("tx=commit"));
+	assert_false(http_prefer_rollback("return=minimal"));
+	assert_false(http_prefer_rollback("tx"));
+	assert_false(http_prefer_rollback("tx="));
+	assert_false(http_prefer_rollback("tx=rollbacks"));
+	assert_false(http_prefer_rollback("tx=roll"));
+	assert_false(http_prefer_rollback("xtx=rollback"));
+	/* a parameter of another preference, or inside a quoted string */
+	assert_false(http_prefer_rollback("return=minimal; tx=rollback"));
+	assert_false(http_prefer_rollback("foo=\"x, tx=rollback\""));
+	assert_false(http_prefer_rollback("foo=\"unterminated, tx=rollback"));
+	/* only the first tx counts (RFC 7240 §2) */
+	assert_false(http_prefer_rollback("tx=commit, tx=rollback"));
+	assert_true(http_prefer_rollback("tx=rollback, tx=commit"));
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_path_from_script_name_and_path_info),
 	cmocka_unit_test(test_path_over_2048_bytes_is_not_whole),
@@ -272,6 +323,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_short_body_is_400),
 	cmocka_unit_test(test_oversized_length_is_413_unread),
 	cmocka_unit_test(test_body_without_length_read_to_end_and_capped),
+	cmocka_unit_test(test_health_path_with_any_prefix_and_one_trailing_slash),
+	cmocka_unit_test(test_prefer_tx_rollback_among_other_preferences),
+	cmocka_unit_test(test_prefer_anything_else_is_not_a_dry_run),
 };
 
 RUN_TESTS(tests)
