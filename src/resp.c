@@ -26,17 +26,17 @@ static const char fallback_tail[] = "}}";
 
 /* Headers, a blank line, then the body, in one write where possible. */
 static bool
-send(const struct eb_transport *t, const char *status_line, const char *extra, const char *body,
-     size_t len)
+send(const struct eb_transport *t, const char *status_line, const char *extra, const char *more,
+     const char *body, size_t len)
 {
-	char head[512];
+	char head[768];
 	int n = snprintf(head, sizeof(head),
 			 "Status: %s\r\n"
 			 "Content-Type: application/json; charset=utf-8\r\n"
 			 "Content-Length: %zu\r\n"
 			 "Cache-Control: no-store\r\n"
-			 "%s\r\n",
-			 status_line, len, extra);
+			 "%s%s\r\n",
+			 status_line, len, extra, more != NULL ? more : "");
 
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
@@ -119,7 +119,7 @@ extra_headers(enum eb_err err, bool token_sent)
 
 int
 resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
-		 const char *instance, const char *activity, bool token_sent)
+		 const char *instance, const char *activity, bool token_sent, const char *more)
 {
 	json_t *root = json_pack("{s:n, s:{s:s, s:s, s:i, s:s, s:s}, s:{s:s}}", "data", "error",
 				 "type", eb_err_type(err), "title", eb_err_title(err), "status",
@@ -135,7 +135,7 @@ resp_write_error(const struct eb_transport *t, enum eb_err err, const char *deta
 		return 500;
 	}
 	json_decref(root);
-	send(t, eb_err_status_line(err), extra_headers(err, token_sent), body, len);
+	send(t, eb_err_status_line(err), extra_headers(err, token_sent), more, body, len);
 	free(body);
 	return eb_err_status(err);
 }
@@ -193,7 +193,7 @@ resp_multistatus_body(const struct item_result *results, size_t n, const char *a
 }
 
 bool
-resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len)
+resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len, const char *more)
 {
-	return send(t, "207 Multi-Status", "", body, len);
+	return send(t, "207 Multi-Status", "", more, body, len);
 }
