@@ -261,15 +261,19 @@ test_a_deleted_or_replaced_file_is_opened_again(void **state)
 	fresh();
 	assert_int_equal(allowed_at(0, T0, 6), 5);
 	unlink(path0);
-	assert_int_equal(allowed_at(0, T0, 6), 5);
+	/* within the second, the process still has the old file */
+	assert_int_equal(allowed_at(0, T0 + S / 2, 1), 0);
+	assert_int_equal(access(path0, F_OK), -1);
+	/* a second on, it follows the path: a new file, a full bucket */
+	assert_int_equal(allowed_at(0, T0 + 3 * S / 2, 6), 5);
 	assert_int_equal(access(path0, F_OK), 0);
-	/* replaced by rename: this process follows the new file */
+	/* replaced by rename: followed too */
 	snprintf(other, sizeof(other), "%s.new", path0);
 	assert_int_equal(close(open(other, O_CREAT | O_WRONLY, 0600)), 0);
 	assert_int_equal(rename(other, path0), 0);
-	assert_int_equal(allowed_at(0, T0, 6), 5);
+	assert_int_equal(allowed_at(0, T0 + 3 * S, 6), 5);
 	ratelimit_close();
-	assert_int_equal(allowed_at(0, T0, 1), 0); /* that one holds the bucket */
+	assert_int_equal(allowed_at(0, T0 + 3 * S, 1), 0); /* that one holds the bucket */
 }
 
 static void
