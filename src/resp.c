@@ -72,9 +72,10 @@ json_string_pieces(const struct eb_transport *t, const char *s, size_t *len)
 /* The 500 envelope for when memory runs out, sent without allocating;
  * instance and activity are UTF-8 text. */
 static bool
-send_fallback(const struct eb_transport *t, const char *instance, const char *activity)
+send_fallback(const struct eb_transport *t, const char *instance, const char *activity,
+	      const char *more)
 {
-	char head[512];
+	char head[768];
 	size_t inst_len, act_len;
 	int n;
 
@@ -85,9 +86,10 @@ send_fallback(const struct eb_transport *t, const char *instance, const char *ac
 		     "Content-Type: application/json; charset=utf-8\r\n"
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "\r\n",
+		     "%s\r\n",
 		     sizeof(fallback_head) - 1 + inst_len + sizeof(fallback_middle) - 1 + act_len +
-			     sizeof(fallback_tail) - 1);
+			     sizeof(fallback_tail) - 1,
+		     more != NULL ? more : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
 	return t->write(t->ctx, head, (size_t)n) &&
@@ -131,7 +133,7 @@ resp_write_error(const struct eb_transport *t, enum eb_err err, const char *deta
 	if (body == NULL || json_dumpb(root, body, len, JSON_COMPACT) != len) {
 		free(body);
 		json_decref(root);
-		send_fallback(t, instance, activity);
+		send_fallback(t, instance, activity, more);
 		return 500;
 	}
 	json_decref(root);
