@@ -5,7 +5,7 @@
  * under rate_state_dir, named by a hash of the key's configured hash.  A
  * check is one read-modify-write of that record under an exclusive flock(2)
  * (the kernel drops it when a process dies, so a crash mid-update wedges
- * nobody), behind a mutex for the threads of one process (a flock belongs
+ * nobody; a holder that stopped is waited for 10 ms at most), behind a mutex for the threads of one process (a flock belongs
  * to the open file, which the threads share).  The record is read and
  * written with pread/pwrite, never mapped: a file truncated under a mapping
  * would kill the worker with SIGBUS at its next access.
@@ -213,7 +213,30 @@ slot_ready(struct rl_slot *s, const char *dir, uint64_t now)
 	return slot_open(s, dir);
 }
 
-/* One locked read-modify-write of the record; false on an I/O error. */
+/* Tries at taking the lock, RL_LOCK_PAUSE_NS apart: the lock is held for
+ * microseconds, so 10 ms without it means a holder that is stopped (SIGSTOP,
+ * a debugger), and waiting on would stop every worker of the host too. */
+#define RL_LOCK_TRIES 200
+#define RL_LOCK_PAUSE_NS 50000
+
+static bool
+lock_file(int fd)
+{
+	struct timespec pause = {0, RL_LOCK_PAUSE_NS};
+
+	for (int i = 0; i < RL_LOCK_TRIES; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return true;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+		nanosleep(&pause, NULL);
+	}
+	errno = ETIMEDOUT;
+	return false;
+}
+
+/* One locked read-modify-write of the record; false on an I/O error, or
+ * when the lock is not to be had. */
 static bool
 file_take(struct rl_slot *s, uint64_t now, uint64_t interval, long burst, struct rl_verdict *v)
 {
@@ -221,7 +244,7 @@ file_take(struct rl_slot *s, uint64_t now, uint64_t interval, long burst, struct
 	ssize_t got;
 	bool valid, ok = true;
 
-	if (flock(s->fd, LOCK_EX) != 0)
+	if (!lock_file(s->fd))
 		return complain(s, "cannot lock", errno), false;
 	got = pread(s->fd, &r, sizeof(r), 0);
 	valid = got == (ssize_t)sizeof(r) && r.magic == RL_MAGIC && r.check == rl_check(&r);

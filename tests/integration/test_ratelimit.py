@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
@@ -240,6 +241,28 @@ class BrokenStateTest(RateLimitCase):
             self.assertEqual(self.cgi().status, 207)
             self.assertEqual(self.fcgi().status, 207)
         self.assertIn("this process limits the key alone", self.lighttpd.log())
+
+    def test_a_holder_of_the_lock_killed_or_stopped_wedges_nobody(self):
+        self.drain(self.cgi)
+        holder = self.sb.start([sys.executable, "-c", (
+            "import fcntl, os, sys, time\n"
+            "fds = [os.open(f, os.O_RDWR) for f in sys.argv[1:]]\n"
+            "[fcntl.flock(fd, fcntl.LOCK_EX) for fd in fds]\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(600)\n")] + self.files(), stdout=subprocess.PIPE)
+        self.assertEqual(holder.stdout.readline(), b"locked\n")
+        # held (a stopped process): the process limits the key alone, from
+        # a full bucket of its own
+        r = self.cgi()
+        self.assertEqual(r.status, 207, r)
+        self.assertEqual(r.headers["ratelimit-remaining"], str(BURST - 1))
+        # killed while holding it: the kernel drops the lock, and the
+        # file's bucket counts again: drained (a slow run may have seen a
+        # token or two come back since)
+        holder.kill()
+        holder.wait()
+        r = self.cgi()
+        self.assertLess(int(r.headers["ratelimit-remaining"]), BURST - 2, r)
 
     def test_an_unusable_folder(self):
         os.makedirs(os.path.dirname(self.state), exist_ok=True)

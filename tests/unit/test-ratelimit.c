@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -291,6 +292,24 @@ test_an_unusable_file_limits_the_process_alone(void **state)
 }
 
 static void
+test_a_lock_held_too_long_is_not_waited_for(void **state)
+{
+	int fd;
+
+	(void)state;
+	fresh();
+	assert_int_equal(allowed_at(0, T0, 6), 5);
+	/* another open file of it holds the lock, as a stopped process would */
+	fd = open(path0, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(allowed_at(0, T0, 1), 1); /* this process, alone */
+	close(fd);
+	/* the lock is free again: the file's bucket, still drained */
+	assert_int_equal(allowed_at(0, T0, 1), 0);
+}
+
+static void
 test_a_missing_folder_is_made(void **state)
 {
 	struct eb_config sub = cfg;
@@ -316,6 +335,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_a_corrupt_or_short_file_is_a_full_bucket),
 	cmocka_unit_test(test_a_deleted_or_replaced_file_is_opened_again),
 	cmocka_unit_test(test_an_unusable_file_limits_the_process_alone),
+	cmocka_unit_test(test_a_lock_held_too_long_is_not_waited_for),
 	cmocka_unit_test(test_a_missing_folder_is_made),
 };
 
