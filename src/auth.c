@@ -36,17 +36,25 @@ sha256(const char *data, size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
 }
 
 enum eb_err
-auth_api_key(const struct eb_config *cfg, const char *key)
+auth_api_key(const struct eb_config *cfg, const char *key, size_t *index)
 {
 	unsigned char digest[SHA256_DIGEST_LENGTH];
+	size_t found = 0;
 	int match = 0;
 
 	if (key == NULL || *key == '\0')
 		return EB_ERR_API_KEY;
 	sha256(key, strlen(key), digest);
-	/* look at every configured hash, so timing tells nothing */
-	for (size_t i = 0; i < cfg->n_api_keys; i++)
-		match |= CRYPTO_memcmp(digest, cfg->api_keys[i], SHA256_DIGEST_LENGTH) == 0;
+	/* look at every configured hash, so timing tells nothing; the index
+	 * is picked by a mask, not a branch */
+	for (size_t i = 0; i < cfg->n_api_keys; i++) {
+		int eq = CRYPTO_memcmp(digest, cfg->api_keys[i], SHA256_DIGEST_LENGTH) == 0;
+		size_t mask = (size_t)0 - (size_t)(eq & !match);
+		found |= i & mask;
+		match |= eq;
+	}
+	if (index != NULL)
+		*index = found;
 	return match ? EB_OK : EB_ERR_API_KEY;
 }
 

@@ -23,8 +23,9 @@ struct auth_principal {
 	const char *user; /* the jwt_user_claim value, inside claims */
 };
 
-/* EB_OK when key's SHA-256 equals a configured hash (constant time). */
-enum eb_err auth_api_key(const struct eb_config *cfg, const char *key);
+/* EB_OK when key's SHA-256 equals a configured hash (constant time); the
+ * index of that hash in cfg->api_keys in *index (when not NULL). */
+enum eb_err auth_api_key(const struct eb_config *cfg, const char *key, size_t *index);
 
 /*
  * Verify "Bearer <JWT>" at time now: signature with the configured key and

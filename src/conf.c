@@ -226,6 +226,25 @@ limits_key(struct parser *p, const char *key, const char *val)
 		p->cfg->failover_seconds = (int)n;
 		return true;
 	}
+	if (strcmp(key, "rate_per_second") == 0) {
+		if (!parse_long(p, key, val, 0, EB_RATE_MAX, &n))
+			return false;
+		p->cfg->rate_per_second = (long)n;
+		return true;
+	}
+	if (strcmp(key, "rate_burst") == 0) {
+		if (!parse_long(p, key, val, 1, EB_BURST_MAX, &n))
+			return false;
+		p->cfg->rate_burst = (long)n;
+		return true;
+	}
+	if (strcmp(key, "rate_state_dir") == 0) {
+		if (val[0] != '/')
+			return fail(p, "rate_state_dir: '%s' is not an absolute path", val);
+		if (strlen(val) > EB_RATE_DIR_MAX)
+			return fail(p, "rate_state_dir: longer than %d bytes", EB_RATE_DIR_MAX);
+		return set_string(p, key, &p->cfg->rate_state_dir, val);
+	}
 	if (strcmp(key, "threads") == 0) {
 		if (!parse_long(p, key, val, 1, EB_THREADS_MAX, &n))
 			return false;
@@ -397,6 +416,18 @@ check_complete(struct parser *p)
 		return false;
 	if (!load_key_file(p))
 		return false;
+	if (cfg->rate_per_second == 0) {
+		/* no limit: nothing of it is looked at again */
+		free(cfg->rate_state_dir);
+		cfg->rate_state_dir = NULL;
+		cfg->rate_burst = 0;
+	} else {
+		if (cfg->rate_burst == 0)
+			cfg->rate_burst = 2 * cfg->rate_per_second;
+		if (cfg->rate_state_dir == NULL &&
+		    !set_string(p, "rate_state_dir", &cfg->rate_state_dir, EB_RATE_STATE_DIR))
+			return false;
+	}
 	if (cfg->n_databases == 0) {
 		p->line = 1;
 		return fail(p, "[databases] names no database");
@@ -463,6 +494,7 @@ eb_config_free(struct eb_config *cfg)
 	free(cfg->jwt_audience);
 	free(cfg->jwt_user_claim);
 	free(cfg->jwt_database_claim);
+	free(cfg->rate_state_dir);
 	config_init(cfg);
 }
 

@@ -20,12 +20,23 @@ struct eb_database {
 /* Most requests one FastCGI worker process serves at once. */
 #define EB_THREADS_MAX 64
 
+/* rate_per_second at most; rate_burst at most. */
+#define EB_RATE_MAX 1000000
+#define EB_BURST_MAX 1000000000
+/* rate_state_dir when rate_per_second is set and it is not. */
+#define EB_RATE_STATE_DIR "/run/events-batch"
+/* rate_state_dir's length at most, in bytes. */
+#define EB_RATE_DIR_MAX 1024
+
 struct eb_config {
 	long long max_body_bytes;
 	long max_batch_items;
 	int threads;              /* FastCGI: requests a worker process serves at once */
 	int read_timeout_seconds; /* FastCGI: a stalled connection is closed */
 	int failover_seconds;     /* a batch cut by a failover runs again this long */
+	long rate_per_second;     /* tokens per second per API key; 0: no limit */
+	long rate_burst;          /* bucket size; default 2 x rate_per_second */
+	char *rate_state_dir;     /* the buckets' files; set when rate_per_second is */
 
 	unsigned char (*api_keys)[EB_SHA256_LEN];
 	size_t n_api_keys;

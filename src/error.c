@@ -21,6 +21,7 @@ static const struct err_desc errors[EB_ERR__COUNT] = {
 	[EB_ERR_HEALTH_METHOD] = {405, "urn:events-batch:method-not-allowed", "Method Not Allowed"},
 	[EB_ERR_USER_AGENT] = {403, "urn:events-batch:user-agent-required", "User-Agent Required"},
 	[EB_ERR_API_KEY] = {401, "urn:events-batch:invalid-api-key", "Invalid API Key"},
+	[EB_ERR_RATE_LIMITED] = {429, "urn:events-batch:rate-limited", "Too Many Requests"},
 	[EB_ERR_TOKEN_MISSING] = {401, "urn:events-batch:token-required", "Bearer Token Required"},
 	[EB_ERR_TOKEN_INVALID] = {401, "urn:events-batch:invalid-token", "Invalid Bearer Token"},
 	[EB_ERR_DATABASE_UNKNOWN] = {400, "urn:events-batch:unknown-database", "Unknown Database"},
@@ -52,6 +53,7 @@ static const struct status_desc status_lines[] = {
 	{413, "413 Content Too Large"},
 	{414, "414 URI Too Long"},
 	{415, "415 Unsupported Media Type"},
+	{429, "429 Too Many Requests"},
 	{500, "500 Internal Server Error"},
 	{503, "503 Service Unavailable"},
 };

@@ -16,6 +16,7 @@ enum eb_err {
 	EB_ERR_HEALTH_METHOD,      /* the health path, not GET or HEAD */
 	EB_ERR_USER_AGENT,         /* User-Agent missing or empty */
 	EB_ERR_API_KEY,            /* x-api-key missing or unknown */
+	EB_ERR_RATE_LIMITED,       /* that key is over its rate limit */
 	EB_ERR_TOKEN_MISSING,      /* no bearer token */
 	EB_ERR_TOKEN_INVALID,      /* bearer token present but not acceptable */
 	EB_ERR_DATABASE_UNKNOWN,   /* vbasoftware-database missing or not configured */

@@ -18,6 +18,7 @@
 #include "handler.h"
 #include "http.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "resp.h"
 #include "util.h"
 
@@ -32,6 +33,8 @@ struct request {
 	const struct eb_database *db;
 	struct auth_principal who;
 	bool token_sent;
+	struct rl_verdict rate; /* the key's bucket, once the key is known */
+	char rate_headers[160]; /* RateLimit-* (and Retry-After) lines, or "" */
 	char detail[512];
 	struct batch batch; /* every item's result, the valid items' rows */
 	char *response;     /* the 207 body, built before the commit */
@@ -58,6 +61,7 @@ check_caller(struct request *r)
 	 * whole one does not */
 	bool whole = http_request_path(r->t, r->path);
 	enum eb_err err;
+	size_t key;
 
 	http_path_text(r->path, r->instance);
 	if (!whole)
@@ -77,10 +81,22 @@ check_caller(struct request *r)
 	if (ua == NULL || *ua == '\0')
 		return snprintf(r->detail, sizeof(r->detail), "a User-Agent header is required"),
 		       EB_ERR_USER_AGENT;
-	if (auth_api_key(r->cfg, param(r, "HTTP_X_API_KEY")) != EB_OK)
+	if (auth_api_key(r->cfg, param(r, "HTTP_X_API_KEY"), &key) != EB_OK)
 		return snprintf(r->detail, sizeof(r->detail),
 				"a valid x-api-key header is required"),
 		       EB_ERR_API_KEY;
+	if (r->cfg->rate_per_second > 0) {
+		/* row 4a: every later answer carries the bucket's headers */
+		ratelimit_check(r->cfg, key, &r->rate);
+		ratelimit_headers(&r->rate, r->rate_headers, sizeof(r->rate_headers));
+		if (r->rate.limited && !r->rate.allowed)
+			return snprintf(r->detail, sizeof(r->detail),
+					"this API key is over its rate limit of %ld requests per "
+					"second (burst %ld); retry after %ld s",
+					r->cfg->rate_per_second, r->cfg->rate_burst,
+					r->rate.retry_after),
+			       EB_ERR_RATE_LIMITED;
+	}
 	err = auth_bearer(r->cfg, auth, time(NULL), &r->who, r->detail, sizeof(r->detail));
 	r->token_sent = err != EB_ERR_TOKEN_MISSING;
 	if (err != EB_OK)
@@ -254,11 +270,12 @@ handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb
 		err = store_items(&r);
 	if (err == EB_OK) {
 		status = 207;
-		resp_send_multistatus(t, r.response, r.response_len, r.dry_run);
+		resp_send_multistatus(t, r.response, r.response_len, r.dry_run, r.rate_headers);
 	} else {
 		/* a failed batch reports no per-item outcome in the log either */
 		reset_results(&r);
-		status = resp_write_error(t, err, r.detail, r.instance, r.activity, r.token_sent);
+		status = resp_write_error(t, err, r.detail, r.instance, r.activity, r.token_sent,
+					  r.rate_headers);
 	}
 	log_request(&r, status, started);
 	log_set_request(NULL, NULL, NULL);

@@ -28,6 +28,7 @@
 #include "db.h"
 #include "handler.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "transport.h"
 #include "util.h"
 #include "worker.h"
@@ -161,6 +162,7 @@ main(int argc, char **argv)
 	}
 	db_pool_free(pool);
 	auth_forget_tokens();
+	ratelimit_close();
 	eb_config_free(&cfg);
 	return rc;
 }

@@ -26,17 +26,17 @@ static const char fallback_tail[] = "}}";
 
 /* Headers, a blank line, then the body, in one write where possible. */
 static bool
-send(const struct eb_transport *t, const char *status_line, const char *extra, const char *body,
-     size_t len)
+send(const struct eb_transport *t, const char *status_line, const char *extra, const char *more,
+     const char *body, size_t len)
 {
-	char head[512];
+	char head[768];
 	int n = snprintf(head, sizeof(head),
 			 "Status: %s\r\n"
 			 "Content-Type: application/json; charset=utf-8\r\n"
 			 "Content-Length: %zu\r\n"
 			 "Cache-Control: no-store\r\n"
-			 "%s\r\n",
-			 status_line, len, extra);
+			 "%s%s\r\n",
+			 status_line, len, extra, more != NULL ? more : "");
 
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
@@ -72,9 +72,10 @@ json_string_pieces(const struct eb_transport *t, const char *s, size_t *len)
 /* The 500 envelope for when memory runs out, sent without allocating;
  * instance and activity are UTF-8 text. */
 static bool
-send_fallback(const struct eb_transport *t, const char *instance, const char *activity)
+send_fallback(const struct eb_transport *t, const char *instance, const char *activity,
+	      const char *more)
 {
-	char head[512];
+	char head[768];
 	size_t inst_len, act_len;
 	int n;
 
@@ -85,9 +86,10 @@ send_fallback(const struct eb_transport *t, const char *instance, const char *ac
 		     "Content-Type: application/json; charset=utf-8\r\n"
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "\r\n",
+		     "%s\r\n",
 		     sizeof(fallback_head) - 1 + inst_len + sizeof(fallback_middle) - 1 + act_len +
-			     sizeof(fallback_tail) - 1);
+			     sizeof(fallback_tail) - 1,
+		     more != NULL ? more : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return false;
 	return t->write(t->ctx, head, (size_t)n) &&
@@ -120,7 +122,7 @@ extra_headers(enum eb_err err, bool token_sent)
 
 int
 resp_write_error(const struct eb_transport *t, enum eb_err err, const char *detail,
-		 const char *instance, const char *activity, bool token_sent)
+		 const char *instance, const char *activity, bool token_sent, const char *more)
 {
 	json_t *root = json_pack("{s:n, s:{s:s, s:s, s:i, s:s, s:s}, s:{s:s}}", "data", "error",
 				 "type", eb_err_type(err), "title", eb_err_title(err), "status",
@@ -132,11 +134,11 @@ resp_write_error(const struct eb_transport *t, enum eb_err err, const char *deta
 	if (body == NULL || json_dumpb(root, body, len, JSON_COMPACT) != len) {
 		free(body);
 		json_decref(root);
-		send_fallback(t, instance, activity);
+		send_fallback(t, instance, activity, more);
 		return 500;
 	}
 	json_decref(root);
-	send(t, eb_err_status_line(err), extra_headers(err, token_sent), body, len);
+	send(t, eb_err_status_line(err), extra_headers(err, token_sent), more, body, len);
 	free(body);
 	return eb_err_status(err);
 }
@@ -194,10 +196,11 @@ resp_multistatus_body(const struct item_result *results, size_t n, const char *a
 }
 
 bool
-resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len, bool dry_run)
+resp_send_multistatus(const struct eb_transport *t, const char *body, size_t len, bool dry_run,
+		      const char *more)
 {
 	return send(t, "207 Multi-Status", dry_run ? "Preference-Applied: tx=rollback\r\n" : "",
-		    body, len);
+		    more, body, len);
 }
 
 bool

@@ -16,6 +16,7 @@ it; a request that breaks it is refused before it reaches the program (422,
 401).  Each check below therefore wants the program's own status and
 envelope back, no sl-violations header, and no warning or error in Prism's
 log for that request."""
+import hashlib
 import http.client
 import http.server
 import json
@@ -36,6 +37,9 @@ import test_openapi  # noqa: E402
 PRISM = os.path.join(test_openapi.TOOLS, "node_modules", ".bin", "prism")
 REALM = 'Bearer realm="events-batch"'
 REFUSED_SUBJECT = "refuse me"
+# a key of its own for the 429, so that the other tests' key never runs dry
+LIMITED_KEY = "prism-limited-key-0123456789"
+BURST = 20
 # what Prism logs when it finds a violation or refuses a request
 PRISM_TROUBLE = re.compile(r"\b(warning|error|violation)", re.I)
 # answers the description forbids, for the control: name -> (status,
@@ -127,8 +131,12 @@ class PrismProxyTest(harness.EnvelopeChecks, unittest.TestCase):
         try:
             gone = os.path.join(sb.dir, "missing.db")
             sb.write_config(
-                limits={"max_body_bytes": 4096, "max_batch_items": 5},
-                auth={"jwt_database_claim": "vbasoftware-database"},
+                limits={"max_body_bytes": 4096, "max_batch_items": 5,
+                        "rate_per_second": 1, "rate_burst": BURST,
+                        "rate_state_dir": os.path.join(sb.dir, "rate")},
+                auth={"jwt_database_claim": "vbasoftware-database",
+                      "api_key_sha256": [hashlib.sha256(harness.API_KEY.encode()).hexdigest(),
+                                         hashlib.sha256(LIMITED_KEY.encode()).hexdigest()]},
                 databases={"test": "Driver=SQLite3;Database=%s;NoCreat=1" % sb.db_path,
                            "gone": "Driver=SQLite3;Database=%s;NoCreat=1" % gone})
             # the database refuses rows with this subject: an item's 500
@@ -226,6 +234,9 @@ class PrismProxyTest(harness.EnvelopeChecks, unittest.TestCase):
         r, lines = self.put(batch)
         self.assert_prism_passed(r, lines, 207)
         self.assert_multistatus(r, [(71, 201), (72, 500), (73, 400), (71, 200)])
+        self.assertEqual(r.headers.get("ratelimit-limit"), str(BURST))
+        self.assertRegex(r.headers.get("ratelimit-remaining", ""), r"\A[0-9]+\Z")
+        self.assertRegex(r.headers.get("ratelimit-reset", ""), r"\A[0-9]+\Z")
 
     def test_400_unknown_database_passes(self):
         self.assert_error_passed(400, headers={"vbasoftware-database": "nosuch"})
@@ -262,6 +273,18 @@ class PrismProxyTest(harness.EnvelopeChecks, unittest.TestCase):
     def test_415_charset_other_than_utf8_passes(self):
         self.assert_error_passed(
             415, headers={"Content-Type": "application/json; charset=iso-8859-1"})
+
+    def test_429_a_key_over_its_rate_limit_passes_with_retry_after(self):
+        token = "Bearer " + self.token()
+        for _ in range(2 * BURST):
+            r, lines = self.put([], headers={"x-api-key": LIMITED_KEY, "Authorization": token})
+            if r.status == 429:
+                break
+            self.assert_prism_passed(r, lines, 207)
+        self.assert_prism_passed(r, lines, 429)
+        self.assert_error(r, 429)
+        self.assertRegex(r.headers.get("retry-after", ""), r"\A[1-9][0-9]*\Z")
+        self.assertEqual(r.headers.get("ratelimit-remaining"), "0")
 
     def test_503_database_that_cannot_be_reached_passes(self):
         r = self.assert_error_passed(503, headers={

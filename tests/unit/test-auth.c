@@ -209,15 +209,19 @@ test_lifetime_and_iat(void **state)
 }
 
 static void
-test_api_key_matches_any_configured_hash(void **state)
+test_api_key_matches_any_configured_hash_and_names_it(void **state)
 {
+	size_t index = 99;
+
 	(void)state;
 	reset_config();
-	assert_int_equal(auth_api_key(&cfg, "key-one"), EB_OK);
-	assert_int_equal(auth_api_key(&cfg, "key-two"), EB_OK);
-	assert_int_equal(auth_api_key(&cfg, "key-three"), EB_ERR_API_KEY);
-	assert_int_equal(auth_api_key(&cfg, ""), EB_ERR_API_KEY);
-	assert_int_equal(auth_api_key(&cfg, NULL), EB_ERR_API_KEY);
+	assert_int_equal(auth_api_key(&cfg, "key-one", &index), EB_OK);
+	assert_int_equal(index, 0);
+	assert_int_equal(auth_api_key(&cfg, "key-two", &index), EB_OK);
+	assert_int_equal(index, 1);
+	assert_int_equal(auth_api_key(&cfg, "key-three", NULL), EB_ERR_API_KEY);
+	assert_int_equal(auth_api_key(&cfg, "", NULL), EB_ERR_API_KEY);
+	assert_int_equal(auth_api_key(&cfg, NULL, NULL), EB_ERR_API_KEY);
 }
 
 static void
@@ -446,7 +450,7 @@ test_remembered_token_is_still_checked_every_time(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-	cmocka_unit_test(test_api_key_matches_any_configured_hash),
+	cmocka_unit_test(test_api_key_matches_any_configured_hash_and_names_it),
 	cmocka_unit_test(test_good_token_gives_user),
 	cmocka_unit_test(test_exp_and_nbf_with_skew),
 	cmocka_unit_test(test_issuer_and_audience),

@@ -144,6 +144,47 @@ test_defaults(void **state)
 }
 
 static void
+test_rate_limits(void **state)
+{
+	struct eb_config cfg;
+	char err[1024];
+
+	(void)state;
+	/* the default: no limit, nothing else of it kept */
+	write_with_auth("[limits]\nrate_burst = 9\nrate_state_dir = /x\n",
+			"[databases]\nd = DSN=x\n");
+	assert_true(eb_config_load(conf_path, &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.rate_per_second, 0);
+	assert_int_equal(cfg.rate_burst, 0);
+	assert_null(cfg.rate_state_dir);
+	eb_config_free(&cfg);
+	/* a rate alone: burst twice the rate, the folder /run/events-batch */
+	write_with_auth("[limits]\nrate_per_second = 25\n", "[databases]\nd = DSN=x\n");
+	assert_true(eb_config_load(conf_path, &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.rate_per_second, 25);
+	assert_int_equal(cfg.rate_burst, 50);
+	assert_string_equal(cfg.rate_state_dir, "/run/events-batch");
+	eb_config_free(&cfg);
+	write_with_auth("[limits]\nrate_per_second = 1\nrate_burst = 5\n"
+			"rate_state_dir = /var/tmp/eb rates\n",
+			"[databases]\nd = DSN=x\n");
+	assert_true(eb_config_load(conf_path, &cfg, err, sizeof(err)));
+	assert_int_equal(cfg.rate_burst, 5);
+	assert_string_equal(cfg.rate_state_dir, "/var/tmp/eb rates");
+	eb_config_free(&cfg);
+	write_with_auth("[limits]\nrate_per_second = 1000001\n", "");
+	expect_error("2: rate_per_second: 1000001 is out of range (0 to 1000000)");
+	write_with_auth("[limits]\nrate_per_second = 2.5\n", "");
+	expect_error("2: rate_per_second: '2.5' is not a whole number");
+	write_with_auth("[limits]\nrate_burst = 0\n", "");
+	expect_error("2: rate_burst: 0 is out of range (1 to 1000000000)");
+	write_with_auth("[limits]\nrate_state_dir = run/eb\n", "");
+	expect_error("2: rate_state_dir: 'run/eb' is not an absolute path");
+	write_with_auth("[limits]\nrate_state_dir =\n", "");
+	expect_error("2: rate_state_dir: '' is not an absolute path");
+}
+
+static void
 test_errors_name_file_and_line(void **state)
 {
 	(void)state;
@@ -265,6 +306,7 @@ test_database_names(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_full_config_is_read),
 	cmocka_unit_test(test_defaults),
+	cmocka_unit_test(test_rate_limits),
 	cmocka_unit_test(test_errors_name_file_and_line),
 	cmocka_unit_test(test_whole_file_rules),
 	cmocka_unit_test(test_key_file_problems),
