@@ -542,23 +542,31 @@ class Bench:
         self.http_port = free_port()
         os.makedirs(os.path.join(TMP, "htdocs"), exist_ok=True)
         os.makedirs(os.path.join(TMP, "uploads"), exist_ok=True)
+        # the shipped fragment, its paths filled in (the bench's URL and
+        # CONNS workers), included from a top-level config with what it
+        # leaves out, and the empty FastCGI program /hello beside it
+        with open(os.path.join(TOP, "apache-conf", "lighttpd-events-batch.conf")) as f:
+            fragment = f.read()
+        for old, new in (("/usr/local/libexec/events-batch/events-batch.fcgi",
+                          os.path.join(BUILD, "src", "events-batch.fcgi")),
+                         ("/etc/events-batch.conf", self.conf),
+                         ("/run/lighttpd/", TMP + "/"),
+                         ('"/api/events-batch" =>', '"/events-batch" =>')):
+            fragment = fragment.replace(old, new)
+        fragment = re.sub(r'("max-procs"\s*=>\s*)\d+', r"\g<1>%d" % CONNS, fragment)
+        include = os.path.join(TMP, "15-events-batch.conf")
+        with open(include, "w") as f:
+            f.write(fragment)
         conf = os.path.join(TMP, "lighttpd.conf")
         with open(conf, "w") as f:
-            f.write('''server.modules = ("mod_fastcgi")
+            f.write('''server.modules = ( )
 server.document-root = "%(tmp)s/htdocs"
 server.bind = "127.0.0.1"
 server.port = %(port)d
 server.errorlog = "%(tmp)s/lighttpd-error.log"
 server.upload-dirs = ( "%(tmp)s/uploads" )
-server.max-request-size = 16384
-fastcgi.server = (
-  "/events-batch" => ((
-    "socket" => "%(tmp)s/events-batch.sock",
-    "bin-path" => "%(prog)s",
-    "bin-environment" => ( "EVENTS_BATCH_CONFIG" => "%(conf)s" ),
-    "check-local" => "disable",
-    "max-procs" => %(procs)d,
-  )),
+include "%(include)s"
+fastcgi.server += (
   "/hello" => ((
     "socket" => "%(tmp)s/hello.sock",
     "bin-path" => "%(hello)s",
@@ -566,8 +574,8 @@ fastcgi.server = (
     "max-procs" => %(procs)d,
   )),
 )
-''' % {"tmp": TMP, "port": self.http_port, "prog": os.path.join(BUILD, "src", "events-batch.fcgi"),
-       "conf": self.conf, "hello": os.path.join(BIN, "hello"), "procs": CONNS})
+''' % {"tmp": TMP, "port": self.http_port, "include": include,
+       "hello": os.path.join(BIN, "hello"), "procs": CONNS})
         # the program's log lines reach lighttpd's error log through the
         # FastCGI stderr stream, or lighttpd's own stderr (a worker's stderr):
         # both are read

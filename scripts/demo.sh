@@ -41,21 +41,22 @@ demo = Driver=SQLite3;Database=$demo/demo.db;NoCreat=1
 CONF
 
 mkdir -p "$demo/htdocs"
+# The shipped lighttpd fragment, its paths filled in (and the demo's URL and
+# two workers), included from a top-level config with what it leaves out.
+sed -e "s|/usr/local/libexec/events-batch/events-batch.fcgi|${DEMO_PROGRAM:-$build/src/events-batch.fcgi}|" \
+    -e "s|/etc/events-batch.conf|$demo/events-batch.conf|" \
+    -e "s|/run/lighttpd/|$demo/|" \
+    -e 's|"/api/events-batch" =>|"/events-batch" =>|' \
+    -e 's|\("max-procs" *=> *\)[0-9]*|\12|' \
+    apache-conf/lighttpd-events-batch.conf >"$demo/15-events-batch.conf"
 cat >"$demo/lighttpd.conf" <<CONF
 # no server.errorlog: in the foreground (-D) lighttpd writes its log, and
 # the program's log lines, to stderr, below the message printed last
-server.modules = ("mod_fastcgi")
+server.modules = ( )
 server.document-root = "$demo/htdocs"
 server.bind = "127.0.0.1"
 server.port = $port
-server.max-request-size = 16384
-fastcgi.server = ( "/events-batch" => ((
-    "socket" => "$demo/events-batch.sock",
-    "bin-path" => "${DEMO_PROGRAM:-$build/src/events-batch.fcgi}",
-    "bin-environment" => ( "EVENTS_BATCH_CONFIG" => "$demo/events-batch.conf" ),
-    "check-local" => "disable",
-    "max-procs" => 2,
-)) )
+include "$demo/15-events-batch.conf"
 CONF
 
 # A token for the demo user, valid for a day, granted the demo database.

@@ -1,49 +1,70 @@
-"""A real lighttpd on 127.0.0.1 that spawns the program through
-mod_fastcgi, for the FastCGI suites."""
+"""The one lighttpd launcher of the tests: the shipped fragment
+apache-conf/lighttpd-events-batch.conf, its paths filled in, included from a
+small generated top-level config (127.0.0.1 and a free port, document root,
+pid file, error log).  Lighttpd, for the FastCGI suites, and
+webservers.LighttpdServer, for test_hosting.py, both start from it."""
 import http.client
 import json
 import os
+import re
 import subprocess
 
 from memcheck import BINARY, scaled
+from paths import fill_in, shipped
 from procs import free_port, wait_listening, which
 from sandbox import API_KEY, Response
+
+FRAGMENT = "lighttpd-events-batch.conf"
+FRAGMENT_PREFIX = "/api/events-batch"
+
+
+def lighttpd_conf(folder, port, program, config, run, docroot, errorlog=None,
+                  max_procs=None, prefix=None, user=None, group=None, extra=()):
+    """Write FOLDER/15-events-batch.conf (the shipped fragment: PROGRAM,
+    CONFIG, RUN for /run/, and if given PREFIX for its URL and MAX_PROCS for
+    its max-procs) and FOLDER/lighttpd.conf, which includes it and then adds
+    the lines EXTRA; return the path of lighttpd.conf."""
+    text = fill_in(shipped(FRAGMENT), program, config, run)
+    if prefix is not None:
+        text = text.replace('"%s" =>' % FRAGMENT_PREFIX, '"%s" =>' % prefix)
+    if max_procs is not None:
+        text = re.sub(r'("max-procs"\s*=>\s*)\d+', r"\g<1>%d" % max_procs, text)
+    include = os.path.join(folder, "15-events-batch.conf")
+    with open(include, "w") as f:
+        f.write(text)
+    lines = ['server.modules = ( )',
+             'server.document-root = "%s"' % docroot,
+             'server.bind = "127.0.0.1"',
+             'server.port = %d' % port,
+             'server.pid-file = "%s/lighttpd.pid"' % run]
+    if errorlog is not None:
+        lines.append('server.errorlog = "%s"' % errorlog)
+    if user is not None:
+        lines += ['server.username = "%s"' % user, 'server.groupname = "%s"' % group]
+    lines.append('include "%s"' % include)
+    lines += list(extra)
+    main = os.path.join(folder, "lighttpd.conf")
+    with open(main, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return main
 
 
 class Lighttpd:
     """A real lighttpd on 127.0.0.1 spawning the program through mod_fastcgi
-    (listen socket on fd 0), as the README's demo does."""
+    (listen socket on fd 0) from the shipped fragment, as the README's demo
+    does.  The sanitizer options reach the workers through lighttpd's
+    environment, which mod_fastcgi passes on."""
 
     def __init__(self, sandbox, max_procs=2, prefix="/api/events-batch"):
         self.sb = sandbox
         self.port = free_port()
         self.errorlog = os.path.join(sandbox.dir, "lighttpd-error.log")
-        conf = os.path.join(sandbox.dir, "lighttpd.conf")
         docroot = os.path.join(sandbox.dir, "htdocs")
+        run = os.path.join(sandbox.dir, "run")
         os.makedirs(docroot, exist_ok=True)
-        env = ['"EVENTS_BATCH_CONFIG" => "%s"' % sandbox.conf_path]
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
-            if k in os.environ:
-                env.append('"%s" => "%s"' % (k, os.environ[k]))
-        with open(conf, "w") as f:
-            f.write("""
-server.modules = ("mod_fastcgi")
-server.document-root = "%(docroot)s"
-server.bind = "127.0.0.1"
-server.port = %(port)d
-server.errorlog = "%(errorlog)s"
-server.pid-file = "%(dir)s/lighttpd.pid"
-server.max-request-size = 65536
-fastcgi.server = ( "%(prefix)s" => ((
-    "socket" => "%(dir)s/eb.sock",
-    "bin-path" => "%(binary)s",
-    "check-local" => "disable",
-    "max-procs" => %(procs)d,
-    "bin-environment" => ( %(env)s ),
-)) )
-""" % {"docroot": docroot, "port": self.port, "errorlog": self.errorlog,
-                "dir": sandbox.dir, "prefix": prefix, "binary": BINARY,
-                "procs": max_procs, "env": ", ".join(env)})
+        os.makedirs(os.path.join(run, "lighttpd"), exist_ok=True)
+        conf = lighttpd_conf(sandbox.dir, self.port, BINARY, sandbox.conf_path, run, docroot,
+                             errorlog=self.errorlog, max_procs=max_procs, prefix=prefix)
         self.proc = sandbox.start([which("lighttpd"), "-D", "-f", conf],
                                   stdout=subprocess.DEVNULL, stderr=open(os.path.join(sandbox.dir, "lighttpd-stderr.log"), "wb"))
         wait_listening(self.port)

@@ -36,16 +36,14 @@ import time
 
 import harness
 
-SHIPPED = os.path.join(harness.SRCDIR, "apache-conf")
 PREFIX = "/api/events-batch"
 MODULES = "/usr/lib/apache2/modules"
 RUN_USER = "www-data"
 SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
 
-# the shipped files' default paths, longest first
-INSTALLED_PROGRAM = "/usr/local/libexec/events-batch/events-batch.fcgi"
-INSTALLED_DIR = "/usr/local/libexec/events-batch"
-INSTALLED_CONFIG = "/etc/events-batch.conf"
+# the shipped files' default paths
+INSTALLED_PROGRAM = harness.INSTALLED_PROGRAM
+INSTALLED_CONFIG = harness.INSTALLED_CONFIG
 
 
 class ServerFailed(RuntimeError):
@@ -63,9 +61,7 @@ def read_text(path):
         return ""
 
 
-def shipped(name):
-    with open(os.path.join(SHIPPED, name)) as f:
-        return f.read()
+shipped = harness.shipped
 
 
 # --- processes ----------------------------------------------------------------
@@ -279,12 +275,7 @@ class WebServer:
 
     def fill_in(self, text):
         """The shipped text with its default paths replaced (the URL stays)."""
-        for old, new in ((INSTALLED_PROGRAM, self.program),
-                         (INSTALLED_DIR, os.path.dirname(self.program)),
-                         (INSTALLED_CONFIG, self.sb.conf_path),
-                         ("/run/", self.run + "/")):
-            text = text.replace(old, new)
-        return text
+        return harness.fill_in(text, self.program, self.sb.conf_path, self.run)
 
     def install_shipped(self, target_name=None):
         """Write the shipped file, paths filled in, into the server's folder."""
@@ -520,22 +511,14 @@ class LighttpdServer(WebServer):
         os.makedirs(docroot)
         # Debian's lighttpd package makes /run/lighttpd, owned by www-data
         os.makedirs(os.path.join(self.run, "lighttpd"))
-        include = self.install_shipped("15-events-batch.conf")
-        lines = ['server.modules = ( )',
-                 'server.document-root = "%s"' % docroot,
-                 'server.bind = "127.0.0.1"',
-                 'server.port = %d' % self.port,
-                 'server.errorlog = "%s"' % self.errorlog,
-                 'server.pid-file = "%s/lighttpd.pid"' % self.run]
+        user = group = None
         if self.run_user is not None:
-            lines += ['server.username = "%s"' % self.run_user,
-                      'server.groupname = "%s"' % grp.getgrgid(
-                          pwd.getpwnam(self.run_user).pw_gid).gr_name]
+            user = self.run_user
+            group = grp.getgrgid(pwd.getpwnam(self.run_user).pw_gid).gr_name
             give_to(self.run_user, self.dir)
-        lines.append('include "%s"' % include)
-        self.main_conf = os.path.join(self.dir, "lighttpd.conf")
-        with open(self.main_conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        self.main_conf = harness.lighttpd_conf(self.dir, self.port, self.program,
+                                               self.sb.conf_path, self.run, docroot,
+                                               errorlog=self.errorlog, user=user, group=group)
         lt = harness.which("lighttpd")
         t = subprocess.run([lt, "-tt", "-f", self.main_conf], capture_output=True, text=True,
                            env=self.server_env())
