@@ -6,6 +6,7 @@ that does not inflate is 400; another coding is 415 with Accept-Encoding;
 identity is the plain body.  The web servers must pass Content-Encoding on
 to the program rather than decode (or refuse) it themselves."""
 import gzip
+import http.client
 import json
 import os
 import sqlite3
@@ -282,10 +283,34 @@ class LighttpdCompressionTest(ServedCompression, harness.EnvelopeChecks, unittes
     needs = ("lighttpd",)
 
 
+class ApacheFcgidDeflate(ws.ApacheFcgid):
+    """Apache mod_fcgid with mod_deflate loaded too, as Debian enables it."""
+    modules = ("fcgid", "deflate")
+
+
 class ApacheFcgidCompressionTest(ServedCompression, harness.EnvelopeChecks, unittest.TestCase):
-    """events-batch-fcgid.conf: Apache mod_fcgid."""
-    server_class = ws.ApacheFcgid
+    """events-batch-fcgid.conf: Apache mod_fcgid, mod_deflate loaded: it
+    leaves the request body to the program and compresses the 207."""
+    server_class = ApacheFcgidDeflate
     needs = ("apache2",)
+
+    def test_the_207_comes_back_gzipped_when_accepted(self):
+        empty_table(self.sb)
+        h = ws.good_headers(self.sb, self.token)
+        h.update({"Content-Encoding": "gzip", "Accept-Encoding": "gzip"})
+        c = http.client.HTTPConnection("127.0.0.1", self.server.port,
+                                       timeout=harness.scaled(120))
+        try:
+            c.request("PUT", ws.PREFIX, body=gzip.compress(body_of(batch(n=50))), headers=h)
+            r = c.getresponse()
+            data = r.read()
+        finally:
+            c.close()
+        self.assertEqual(r.status, 207)
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        doc = json.loads(gzip.decompress(data))
+        self.assertEqual([d["status"] for d in doc["data"]], [201] * 50)
+        self.assertEqual(self.sb.count(), 50)
 
 
 class NginxCompressionTest(ServedCompression, harness.EnvelopeChecks, unittest.TestCase):
