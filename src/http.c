@@ -286,7 +286,7 @@ content_length(const struct eb_transport *t)
 	return n > LENGTH_HUGE ? LENGTH_HUGE + 1 : n;
 }
 
-/* The token at *p of a Content-Encoding list, up to OWS or a comma. */
+/* Whether the n-byte token at p is name, case-insensitively. */
 static bool
 coding_is(const char *p, size_t n, const char *name)
 {
