@@ -3,7 +3,7 @@
 
 # Debian packages needed to build and run the demo (SQLite, lighttpd).
 EB_PACKAGES="gcc make autoconf automake pkg-config libc6-dev
- libfcgi-dev libjansson-dev unixodbc unixodbc-dev libjwt-dev libssl-dev
+ libfcgi-dev libjansson-dev unixodbc unixodbc-dev libjwt-dev libssl-dev zlib1g-dev
  libsqliteodbc sqlite3 lighttpd python3 curl openssl"
 # ... and to run every test: database servers and their ODBC drivers too.
 EB_TEST_PACKAGES="$EB_PACKAGES libcmocka-dev libfcgi-bin spawn-fcgi

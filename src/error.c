@@ -30,6 +30,8 @@ static const struct err_desc errors[EB_ERR__COUNT] = {
 	[EB_ERR_MEDIA_TYPE] = {415, "urn:events-batch:unsupported-media-type",
 			       "Unsupported Media Type"},
 	[EB_ERR_BODY_TOO_LARGE] = {413, "urn:events-batch:body-too-large", "Content Too Large"},
+	[EB_ERR_ENCODING] = {415, "urn:events-batch:unsupported-content-encoding",
+			     "Unsupported Content Encoding"},
 	[EB_ERR_BAD_LENGTH] = {400, "urn:events-batch:bad-content-length", "Bad Content-Length"},
 	[EB_ERR_BODY_INVALID] = {400, "urn:events-batch:invalid-body", "Invalid Request Body"},
 	[EB_ERR_TOO_MANY_ITEMS] = {413, "urn:events-batch:too-many-items", "Too Many Items"},

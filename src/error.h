@@ -22,7 +22,8 @@ enum eb_err {
 	EB_ERR_DATABASE_UNKNOWN,   /* vbasoftware-database missing or not configured */
 	EB_ERR_DATABASE_FORBIDDEN, /* the token does not name that database */
 	EB_ERR_MEDIA_TYPE,         /* content type is not JSON */
-	EB_ERR_BODY_TOO_LARGE,     /* CONTENT_LENGTH over max_body_bytes */
+	EB_ERR_BODY_TOO_LARGE,     /* CONTENT_LENGTH, or the inflated body, over max_body_bytes */
+	EB_ERR_ENCODING,           /* Content-Encoding not gzip, deflate or identity */
 	EB_ERR_BAD_LENGTH,         /* CONTENT_LENGTH not a number, or body shorter */
 	EB_ERR_BODY_INVALID,       /* empty, not UTF-8 JSON, not an array */
 	EB_ERR_TOO_MANY_ITEMS,     /* more than max_batch_items */

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <zlib.h>
+
 #include "http.h"
 
 static const char *
@@ -284,13 +286,242 @@ content_length(const struct eb_transport *t)
 	return n > LENGTH_HUGE ? LENGTH_HUGE + 1 : n;
 }
 
+/* Whether the n-byte token at p is name, case-insensitively. */
+static bool
+coding_is(const char *p, size_t n, const char *name)
+{
+	return n == strlen(name) && strncasecmp(p, name, n) == 0;
+}
+
+enum http_coding
+http_content_coding(const char *content_encoding)
+{
+	enum http_coding coding = HTTP_CODING_IDENTITY;
+	const char *p = content_encoding;
+
+	while (p != NULL && *p != '\0') {
+		enum http_coding this;
+		size_t n;
+
+		p = skip_ows(p);
+		n = token_len(p);
+		if (n == 0 && *p != ',' && *p != '\0')
+			return HTTP_CODING_UNSUPPORTED;
+		if (n == 0 || coding_is(p, n, "identity"))
+			this = HTTP_CODING_IDENTITY; /* an empty element (RFC 9110 §5.6.1) */
+		else if (coding_is(p, n, "gzip") || coding_is(p, n, "x-gzip"))
+			this = HTTP_CODING_GZIP;
+		else if (coding_is(p, n, "deflate"))
+			this = HTTP_CODING_DEFLATE;
+		else
+			return HTTP_CODING_UNSUPPORTED;
+		/* one coding at most: a stacked gzip, gzip is not undone twice */
+		if (this != HTTP_CODING_IDENTITY && coding != HTTP_CODING_IDENTITY)
+			return HTTP_CODING_UNSUPPORTED;
+		if (this != HTTP_CODING_IDENTITY)
+			coding = this;
+		p = skip_ows(p + n);
+		if (*p != ',' && *p != '\0')
+			return HTTP_CODING_UNSUPPORTED;
+		if (*p == ',')
+			p++;
+	}
+	return coding;
+}
+
+/* The body as it arrives: buf[0..used) of cap, grown by doubling up to
+ * max + 1 bytes (one past max, to notice), NUL-terminated at the end. */
+struct body_buf {
+	char *buf;
+	size_t used, cap;
+	long long max;
+};
+
+/* Room for at least one more byte; false when out of memory. */
+static bool
+body_grow(struct body_buf *b)
+{
+	size_t cap = b->cap * 2 > (size_t)b->max + 1 ? (size_t)b->max + 1 : b->cap * 2;
+	char *bigger = realloc(b->buf, cap + 1);
+
+	if (bigger == NULL)
+		return false;
+	b->buf = bigger;
+	b->cap = cap;
+	return true;
+}
+
+static enum eb_err
+out_of_memory(char *detail, size_t detail_len)
+{
+	snprintf(detail, detail_len, "out of memory reading the body");
+	return EB_ERR_INTERNAL;
+}
+
+static enum eb_err
+too_large(long long max, const char *what, char *detail, size_t detail_len)
+{
+	snprintf(detail, detail_len, "the %sbody exceeds the limit of %lld bytes", what, max);
+	return EB_ERR_BODY_TOO_LARGE;
+}
+
+/* The body as sent: declared bytes (at once), or up to the end. */
+static enum eb_err
+read_plain(const struct eb_transport *t, long long declared, struct body_buf *b, char *detail,
+	   size_t detail_len)
+{
+	for (;;) {
+		ssize_t n;
+		if (b->used == b->cap) {
+			if (declared >= 0 || (long long)b->cap > b->max)
+				break;
+			if (!body_grow(b))
+				return out_of_memory(detail, detail_len);
+		}
+		n = t->read(t->ctx, b->buf + b->used, b->cap - b->used);
+		if (n <= 0)
+			break;
+		b->used += (size_t)n;
+	}
+	if (declared >= 0 && (long long)b->used < declared) {
+		snprintf(detail, detail_len, "the body ended after %zu of %lld bytes", b->used,
+			 declared);
+		return EB_ERR_BAD_LENGTH;
+	}
+	if ((long long)b->used > b->max)
+		return too_large(b->max, "", detail, detail_len);
+	return EB_OK;
+}
+
+/* zlib allocates through malloc and free, as the rest of the program does
+ * (test-oom fails each of them in turn). */
+static voidpf
+z_alloc(voidpf opaque, uInt items, uInt size)
+{
+	(void)opaque;
+	return malloc((size_t)items * size);
+}
+
+static void
+z_free(voidpf opaque, voidpf p)
+{
+	(void)opaque;
+	free(p);
+}
+
+/* Compressed bytes read at once: the only compressed part held. */
+#define INFLATE_CHUNK 16384
+
+struct inflater {
+	z_stream z;
+	unsigned char in[INFLATE_CHUNK];
+	long long left; /* compressed bytes still to come; -1: up to the end */
+	size_t read;    /* compressed bytes read so far */
+	bool ended;     /* a stream (gzip: a member) ended, and nothing after it yet */
+};
+
+/* More compressed input when z has none: 1, 0 at the end, or -1 when the
+ * body is shorter than CONTENT_LENGTH. */
+static int
+inflate_input(const struct eb_transport *t, struct inflater *f)
+{
+	size_t want = f->left >= 0 && f->left < INFLATE_CHUNK ? (size_t)f->left : INFLATE_CHUNK;
+	ssize_t n;
+
+	if (f->z.avail_in > 0)
+		return 1;
+	if (want == 0)
+		return 0;
+	n = t->read(t->ctx, (char *)f->in, want);
+	if (n <= 0)
+		return f->left > 0 ? -1 : 0;
+	f->read += (size_t)n;
+	if (f->left >= 0)
+		f->left -= n;
+	f->z.next_in = f->in;
+	f->z.avail_in = (uInt)n;
+	return 1;
+}
+
+/* Inflate what comes, chunk by chunk, into b: 413 as soon as the inflated
+ * bytes pass max, 400 when they do not inflate. */
+static enum eb_err
+inflate_body(const struct eb_transport *t, enum http_coding coding, struct inflater *f,
+	     struct body_buf *b, char *detail, size_t detail_len)
+{
+	int in, zr;
+
+	while ((in = inflate_input(t, f)) > 0) {
+		if (f->ended) {
+			/* gzip: members may follow one another (RFC 1952 §2.2),
+			 * as gunzip reads them; zlib: one stream, nothing after */
+			if (coding != HTTP_CODING_GZIP || inflateReset(&f->z) != Z_OK)
+				return snprintf(detail, detail_len,
+						"the body does not inflate: data after the end "
+						"of the compressed stream"),
+				       EB_ERR_BODY_INVALID;
+			f->ended = false;
+		}
+		if (b->used == b->cap && !body_grow(b))
+			return out_of_memory(detail, detail_len);
+		f->z.next_out = (unsigned char *)b->buf + b->used;
+		f->z.avail_out = (uInt)(b->cap - b->used);
+		zr = inflate(&f->z, Z_NO_FLUSH);
+		b->used = b->cap - f->z.avail_out;
+		if ((long long)b->used > b->max)
+			return too_large(b->max, "inflated ", detail, detail_len);
+		if (zr == Z_STREAM_END)
+			f->ended = true;
+		else if (zr == Z_MEM_ERROR)
+			return out_of_memory(detail, detail_len);
+		else if (zr != Z_OK && zr != Z_BUF_ERROR)
+			return snprintf(detail, detail_len, "the body does not inflate: %s",
+					f->z.msg != NULL ? f->z.msg : "not compressed data"),
+			       EB_ERR_BODY_INVALID;
+	}
+	if (in < 0)
+		return snprintf(detail, detail_len, "the body ended after %zu of %lld bytes",
+				f->read, f->read + f->left),
+		       EB_ERR_BAD_LENGTH;
+	if (!f->ended && f->read > 0)
+		return snprintf(detail, detail_len,
+				"the body does not inflate: the compressed stream is truncated"),
+		       EB_ERR_BODY_INVALID;
+	return EB_OK;
+}
+
+/* A gzip (RFC 1952) or zlib (RFC 1950, HTTP's "deflate") body. */
+static enum eb_err
+read_inflated(const struct eb_transport *t, long long declared, enum http_coding coding,
+	      struct body_buf *b, char *detail, size_t detail_len)
+{
+	struct inflater *f = calloc(1, sizeof(*f));
+	enum eb_err err;
+
+	if (f == NULL)
+		return out_of_memory(detail, detail_len);
+	f->z.zalloc = z_alloc;
+	f->z.zfree = z_free;
+	f->left = declared;
+	/* 15: the largest window; + 16: gzip only, with its header and CRC */
+	if (inflateInit2(&f->z, coding == HTTP_CODING_GZIP ? 15 + 16 : 15) != Z_OK) {
+		free(f);
+		return out_of_memory(detail, detail_len);
+	}
+	err = inflate_body(t, coding, f, b, detail, detail_len);
+	inflateEnd(&f->z);
+	free(f);
+	return err;
+}
+
 enum eb_err
 http_read_body(const struct eb_transport *t, long long max, char **body, size_t *len, char *detail,
 	       size_t detail_len)
 {
 	long long declared = content_length(t);
-	size_t cap, used = 0;
-	char *buf;
+	enum http_coding coding;
+	struct body_buf b = {.max = max};
+	enum eb_err err;
 
 	*body = NULL;
 	*len = 0;
@@ -305,46 +536,29 @@ http_read_body(const struct eb_transport *t, long long max, char **body, size_t 
 			 declared > LENGTH_HUGE ? LENGTH_HUGE : declared, max);
 		return EB_ERR_BODY_TOO_LARGE;
 	}
-	/* without a length, read until the end, one byte past max to notice */
-	cap = declared >= 0 ? (size_t)declared : 65536;
-	buf = malloc(cap + 1);
-	if (buf == NULL) {
-		snprintf(detail, detail_len, "out of memory reading the body");
-		return EB_ERR_INTERNAL;
+	coding = http_content_coding(t->param(t->ctx, "HTTP_CONTENT_ENCODING"));
+	if (coding == HTTP_CODING_UNSUPPORTED) {
+		snprintf(detail, detail_len,
+			 "Content-Encoding must be gzip, deflate or identity, one coding at most");
+		return EB_ERR_ENCODING;
 	}
-	for (;;) {
-		ssize_t n;
-		if (used == cap) {
-			char *bigger;
-			if (declared >= 0 || (long long)cap > max)
-				break;
-			cap = cap * 2 > (size_t)max + 1 ? (size_t)max + 1 : cap * 2;
-			bigger = realloc(buf, cap + 1);
-			if (bigger == NULL) {
-				free(buf);
-				snprintf(detail, detail_len, "out of memory reading the body");
-				return EB_ERR_INTERNAL;
-			}
-			buf = bigger;
-		}
-		n = t->read(t->ctx, buf + used, cap - used);
-		if (n <= 0)
-			break;
-		used += (size_t)n;
+	/* as sent with a length: that many bytes at once; else (and inflated,
+	 * whose size nothing tells) from 64 KiB up, doubling */
+	b.cap = declared >= 0 && coding == HTTP_CODING_IDENTITY ? (size_t)declared : 65536;
+	if ((long long)b.cap > max + 1)
+		b.cap = (size_t)max + 1;
+	b.buf = malloc(b.cap + 1);
+	if (b.buf == NULL)
+		return out_of_memory(detail, detail_len);
+	err = coding == HTTP_CODING_IDENTITY
+		      ? read_plain(t, declared, &b, detail, detail_len)
+		      : read_inflated(t, declared, coding, &b, detail, detail_len);
+	if (err != EB_OK) {
+		free(b.buf);
+		return err;
 	}
-	buf[used] = '\0';
-	if (declared >= 0 && (long long)used < declared) {
-		free(buf);
-		snprintf(detail, detail_len, "the body ended after %zu of %lld bytes", used,
-			 declared);
-		return EB_ERR_BAD_LENGTH;
-	}
-	if ((long long)used > max) {
-		free(buf);
-		snprintf(detail, detail_len, "the body exceeds the limit of %lld bytes", max);
-		return EB_ERR_BODY_TOO_LARGE;
-	}
-	*body = buf;
-	*len = used;
+	b.buf[b.used] = '\0';
+	*body = b.buf;
+	*len = b.used;
 	return EB_OK;
 }

@@ -54,6 +54,22 @@ bool http_prefer_rollback(const char *prefer);
  */
 bool http_content_type_ok(const char *content_type);
 
+/* A request's content coding (SPEC §10). */
+enum http_coding {
+	HTTP_CODING_IDENTITY,   /* none, or only "identity" */
+	HTTP_CODING_GZIP,       /* gzip (RFC 1952), or x-gzip */
+	HTTP_CODING_DEFLATE,    /* deflate: the zlib format (RFC 1950, RFC 9110 §8.4.1.2) */
+	HTTP_CODING_UNSUPPORTED /* anything else, or two codings stacked */
+};
+
+/*
+ * The coding a Content-Encoding value names: a comma-separated list of
+ * case-insensitive names, where "identity" and empty elements count for
+ * nothing.  More than one other coding (gzip, gzip) is unsupported.  NULL:
+ * identity.
+ */
+enum http_coding http_content_coding(const char *content_encoding);
+
 /*
  * Read the body.  With CONTENT_LENGTH: over max (however many digits it
  * has) is EB_ERR_BODY_TOO_LARGE before anything is read; a value that is
@@ -61,6 +77,15 @@ bool http_content_type_ok(const char *content_type);
  * Without: read to the end, and over max is EB_ERR_BODY_TOO_LARGE.  *body
  * is NUL-terminated, malloc'd; the caller frees it.  detail receives a
  * sentence for the client.
+ *
+ * After the CONTENT_LENGTH check, HTTP_CONTENT_ENCODING: a coding that
+ * http_content_coding does not support is EB_ERR_ENCODING, unread.  A gzip
+ * or deflate body is inflated as it is read, 16 KiB of compressed bytes at
+ * a time, and max counts the inflated bytes: EB_ERR_BODY_TOO_LARGE as soon
+ * as they pass it.  One that does not inflate (not that format, corrupt,
+ * truncated, data after its end) is EB_ERR_BODY_INVALID; gzip members one
+ * after another are one body, as gunzip reads them.  An empty compressed
+ * body is an empty body.
  */
 enum eb_err http_read_body(const struct eb_transport *t, long long max, char **body, size_t *len,
 			   char *detail, size_t detail_len);

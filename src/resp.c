@@ -115,6 +115,7 @@ extra_headers(enum eb_err err, bool token_sent)
 		return token_sent ? "WWW-Authenticate: Bearer realm=\"events-batch\", "
 				    "error=\"invalid_token\"\r\n"
 				  : "WWW-Authenticate: Bearer realm=\"events-batch\"\r\n";
+	case EB_ERR_ENCODING: return "Accept-Encoding: gzip, deflate\r\n";
 	case EB_ERR_DB_UNAVAILABLE: return "Retry-After: " RETRY_AFTER_SECONDS "\r\n";
 	default: return "";
 	}

@@ -7,6 +7,8 @@
  */
 #include "unit.h"
 
+#include <zlib.h>
+
 #include "handler_fixture.h"
 #include "util.h"
 
@@ -188,9 +190,74 @@ test_memory_gone_for_good_still_gives_a_whole_envelope(void **state)
 	assert_true(fallbacks > 0); /* the fallback itself was reached and checked */
 }
 
+/* The batch gzipped, sent as such: zlib's allocations go through malloc
+ * too (http.c), and fail in turn with the rest. */
+static unsigned char gz[1024];
+static char gz_length[32];
+static const char *(*real_param)(void *ctx, const char *name);
+
+static const char *
+gzip_param(void *ctx, const char *name)
+{
+	if (strcmp(name, "HTTP_CONTENT_ENCODING") == 0)
+		return "gzip";
+	if (strcmp(name, "CONTENT_LENGTH") == 0)
+		return gz_length;
+	return real_param(ctx, name);
+}
+
+static void
+gzip_transport(struct eb_transport *t)
+{
+	struct memtransport *m = t->ctx;
+	z_stream z = {0};
+
+	protect_transport(t);
+	paused = true;
+	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)batch;
+	z.avail_in = sizeof(batch) - 1;
+	z.next_out = gz;
+	z.avail_out = sizeof(gz);
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	m->body = (const char *)gz;
+	m->body_len = z.total_out;
+	snprintf(gz_length, sizeof(gz_length), "%zu", m->body_len);
+	deflateEnd(&z);
+	paused = false;
+	real_param = t->param;
+	t->param = gzip_param;
+}
+
+static void
+test_every_allocation_failure_inflating_ends_in_a_clean_answer(void **state)
+{
+	long n, inflate_failures = 0;
+
+	(void)state;
+	util_json_alloc_init();
+	for (n = 0; n < 100000; n++) {
+		struct memtransport m;
+		int status;
+
+		failed_one = false;
+		countdown = n;
+		status = put_adjusted("test", batch, &m, gzip_transport);
+		countdown = -1;
+		check_answer(status, &m, false); /* the first test stored the rows */
+		inflate_failures += strstr(memtransport_body(&m), "out of memory reading") != NULL;
+		free(m.out);
+		if (!failed_one)
+			break;
+	}
+	assert_true(n > 10);
+	assert_true(inflate_failures >= 3); /* the buffers and zlib's own state */
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_every_allocation_failure_ends_in_a_clean_answer),
 	cmocka_unit_test(test_memory_gone_for_good_still_gives_a_whole_envelope),
+	cmocka_unit_test(test_every_allocation_failure_inflating_ends_in_a_clean_answer),
 };
 
 int
