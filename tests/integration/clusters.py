@@ -54,7 +54,7 @@ class PgNode(servers.PostgresServer):
             return
         p = self.primary
         self._run([os.path.join(PG_BIN, "pg_basebackup"), "-D", self.data, "-R",
-                   "-X", "stream", "-h", p.addr, "-p", str(p.port), "-U", p.admin,
+                   "-X", "stream", "-c", "fast", "-h", p.addr, "-p", str(p.port), "-U", p.admin,
                    "-d", "application_name=%s" % self.standby_name, "--no-sync"],
                   as_owner=True)
 
