@@ -176,18 +176,33 @@ run_on_connect(struct db_conn *c)
 	}
 }
 
-/* Connect with the configured string, plus the dialect's suffix once known. */
+/* The dialect's default setting, once the dialect is known, unless the
+ * configured string names that key itself. */
+static const char *
+unless_set(const struct db_conn *c)
+{
+	const struct dialect *d = c->known;
+
+	if (c->suffix == NULL || d == NULL || d->default_key == NULL ||
+	    strcasestr(c->db->connect, d->default_key) != NULL)
+		return "";
+	return d->default_setting;
+}
+
+/* Connect with the configured string, plus the dialect's suffix (and
+ * default setting) once known. */
 static bool
 driver_connect(struct db_pool *pool, struct db_conn *c)
 {
-	size_t n = strlen(c->db->connect) + (c->suffix ? strlen(c->suffix) : 0) + 1;
+	const char *more = unless_set(c);
+	size_t n = strlen(c->db->connect) + (c->suffix ? strlen(c->suffix) : 0) + strlen(more) + 1;
 	char *text = malloc(n);
 	SQLSMALLINT len;
 	bool ok;
 
 	if (text == NULL)
 		return false;
-	snprintf(text, n, "%s%s", c->db->connect, c->suffix ? c->suffix : "");
+	snprintf(text, n, "%s%s%s", c->db->connect, c->suffix ? c->suffix : "", more);
 	pthread_mutex_lock(&connect_lock);
 	ok = SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, pool->env, &c->dbc));
 	if (!ok)
@@ -305,6 +320,7 @@ conn_open(struct db_pool *pool, struct db_conn *c)
 		/* now that the dialect is known, connect again with its settings */
 		conn_close(c);
 		c->suffix = d->connect_suffix;
+		c->known = d;
 		if (!driver_connect(pool, c))
 			return connect_status(c);
 	}

@@ -124,15 +124,18 @@ static const struct dialect dialects[] = {
 			     [FT_DATETIME] = "TIMESTAMP"},
 		/* psqlODBC's own per-statement savepoints (its default
 		 * "rollback on errors" level) clash with the per-item ones:
-		 * level 0 leaves error handling to the program.  And nothing
-		 * is prepared under a name on the server: psqlODBC names
-		 * statements after memory addresses, which workers forked
-		 * from one parent share, and behind pgbouncer's transaction
-		 * pooling one worker's name reaches another's statement.
-		 * Parameters are then sent in the statement's text, as
-		 * literals the driver quotes, and the driver puts its BEGIN
-		 * in the same message as the first statement. */
-		.connect_suffix = ";Protocol=7.4-0;UseServerSidePrepare=0",
+		 * level 0 leaves error handling to the program */
+		.connect_suffix = ";Protocol=7.4-0",
+		/* By default nothing is prepared under a name on the server:
+		 * psqlODBC names statements after memory addresses, which
+		 * workers forked from one parent share, and behind
+		 * pgbouncer's transaction pooling one worker's name reaches
+		 * another's statement.  Parameters are then sent in the
+		 * statement's text, as literals the driver quotes.  A string
+		 * that says UseServerSidePrepare itself (no pooler between)
+		 * keeps its choice. */
+		.default_key = "UseServerSidePrepare",
+		.default_setting = ";UseServerSidePrepare=0",
 		/* autocommit off: the driver sends BEGIN before the first
 		 * statement, so begin needs no round trip of its own */
 		.begin = NULL,

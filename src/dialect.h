@@ -63,6 +63,9 @@ struct dialect {
 	 * known (the first connection is then opened again), for driver
 	 * settings the storage code depends on; NULL for none. */
 	const char *connect_suffix;
+	/* Appended after the suffix unless the configured string names
+	 * default_key itself (a setting an operator may choose otherwise) */
+	const char *default_key, *default_setting;
 	const char *const *on_connect; /* statements run once per connection */
 	/* Writers queue for the database file (flock) before begin: the
 	 * database has one write lock and its driver polls for it (SQLite:

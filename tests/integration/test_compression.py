@@ -204,7 +204,7 @@ class CgiCompressionTest(harness.EnvelopeChecks, unittest.TestCase):
         self.assertNotIn("accept-encoding", r.headers)
 
 
-class ServedCompression:
+class ServedCompression(ws.SharedServer):
     """Through a real web server from its shipped config (mixed into a
     TestCase that names it): the server passes Content-Encoding on and the
     program inflates."""
@@ -212,43 +212,6 @@ class ServedCompression:
     server_class = None
     needs = ()
     error_instance = ws.PREFIX
-
-    @classmethod
-    def setUpClass(cls):
-        cls.why_skip = ", ".join(n for n in cls.needs if harness.which(n) is None)
-        cls.server = None
-        if cls.why_skip:
-            return
-        cls.sb = harness.Sandbox()
-        cls.token = cls.sb.token()
-        try:
-            cls.server = cls.server_class(cls.sb)
-        except BaseException:
-            cls.sb.close()
-            raise
-        cls.long_lived = {p.pid for p in cls.sb.procs}
-        harness.LONG_LIVED.update(cls.long_lived)
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.server is None:
-            return
-        harness.LONG_LIVED.difference_update(cls.long_lived)
-        try:
-            cls.server.stop()
-            text = cls.server.log()
-        finally:
-            cls.sb.close()
-        if harness.sanitizer_marks(text):
-            raise AssertionError("sanitizer report in the logs:\n" + text[-6000:])
-
-    def setUp(self):
-        if self.why_skip:
-            self.skipTest(self.why_skip + " not installed")
-
-    def tearDown(self):
-        self.assert_no_sanitizer(self.server.program_crash_log(), "sanitizer report in the logs",
-                                 tail=6000)
 
     def put(self, body, coding):
         return self.server.request(body, token=self.token,

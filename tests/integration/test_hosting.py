@@ -71,9 +71,7 @@ def reap(pid):
     return os.waitstatus_to_exitcode(status) if got == pid else None
 
 
-def missing(*names):
-    gone = [n for n in names if harness.which(n) is None]
-    return ", ".join(gone) + " not installed" if gone else None
+missing = ws.missing
 
 
 def body_of_size(size, first_id=1):
@@ -105,60 +103,19 @@ class HostingCase(harness.EnvelopeChecks, unittest.TestCase):
         return [l for l in text.splitlines() if "events-batch[" in l and " method=" in l]
 
 
-class ServedTests:
+class ServedTests(ws.SharedServer):
     """The tests every server gets (mixed into a HostingCase that names the
     server): one server per class, started from the shipped config; the
     tests share it and empty the table before each test."""
 
-    @classmethod
-    def setUpClass(cls):
-        # a missing server skips each test (one TAP line per test, as planned)
-        cls.why_skip = missing(*cls.needs)
-        cls.server = None
-        if cls.why_skip:
-            return
-        cls.sb = harness.Sandbox()
-        cls.token = cls.sb.token()
-        try:
-            cls.server = cls.server_class(cls.sb)
-        except BaseException:
-            cls.sb.close()
-            raise
-        # the server and its workers serve every test of the class
-        cls.long_lived = {p.pid for p in cls.sb.procs}
-        harness.LONG_LIVED.update(cls.long_lived)
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.server is None:
-            return
-        harness.LONG_LIVED.difference_update(cls.long_lived)
-        try:
-            cls.server.stop()
-            text = cls.server.log()
-        finally:
-            cls.sb.close()
-        if harness.sanitizer_marks(text):
-            raise AssertionError("sanitizer report in the logs:\n" + text[-6000:])
-        # under valgrind: what the workers reported on their way out (the
-        # leaks), here rather than in the next class's first test
-        found = harness.new_valgrind_errors()
-        if found:
-            raise AssertionError(harness.valgrind_report(found)[-12000:])
-
     def setUp(self):
-        if self.why_skip:
-            self.skipTest(self.why_skip)
+        super().setUp()
         con = sqlite3.connect(self.sb.db_path, timeout=30)
         try:
             con.execute("DELETE FROM Event")
             con.commit()
         finally:
             con.close()
-
-    def tearDown(self):
-        self.assert_no_sanitizer(self.server.program_crash_log(), "sanitizer report in the logs",
-                                 tail=6000)
 
     def put(self, body, **kw):
         return self.server.request(body, token=self.token, **kw)

@@ -110,6 +110,7 @@ class PgBouncer:
 
 class PgbouncerStoreTest(StoreTests, unittest.TestCase):
     backend = "postgresql"
+    connections_across_restart = 1
 
     @classmethod
     def setUpClass(cls):
@@ -134,18 +135,7 @@ class PgbouncerStoreTest(StoreTests, unittest.TestCase):
 
     def test_server_restart_between_two_requests_to_the_same_worker(self):
         self.with_failover_seconds(5)
-        lt = self.lighttpd(max_procs=1)
-        token = {"Authorization": "Bearer " + self.sb.token()}
-        r = lt.request([harness.event(i) for i in range(1, 51)], headers=token)
-        self.assert_multistatus(r, [(i, 201) for i in range(1, 51)])
-        self.server.stop()
-        self.server.start()
-        batch = [harness.event(i, subject="after") for i in range(41, 101)]
-        r = lt.request(batch, headers=token)
-        self.assert_multistatus(r, [(i, 200 if i <= 50 else 201) for i in range(41, 101)])
-        self.assertEqual(self.count(), 100)
-        log = self.wait_log_lines(lt, 2)
-        self.assertEqual(len(self.worker_pids(log)), 1, "not served by one worker:\n" + log)
+        super().test_server_restart_between_two_requests_to_the_same_worker()
 
     def test_batches_through_pgbouncer_store_what_they_store_straight(self):
         """Six clients, each creating then updating ids of its own, through

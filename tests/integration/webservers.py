@@ -729,3 +729,62 @@ def systemd_verify(sb):
     p = subprocess.run([exe, "verify", path], capture_output=True, text=True,
                        env=dict(os.environ, SYSTEMD_LOG_LEVEL="notice"))
     return p.returncode, p.stdout + p.stderr
+
+
+def missing(*names):
+    """Which of these programs are not installed, as a skip reason, or None."""
+    gone = [n for n in names if harness.which(n) is None]
+    return ", ".join(gone) + " not installed" if gone else None
+
+
+class SharedServer:
+    """One web server per test class, from its shipped config, serving every
+    test of the class (mixed into a TestCase that names server_class and
+    the programs it needs); a missing program skips each test."""
+
+    server_class = None
+    needs = ()
+
+    @classmethod
+    def setUpClass(cls):
+        # a missing server skips each test (one TAP line per test, as planned)
+        cls.why_skip = missing(*cls.needs)
+        cls.server = None
+        if cls.why_skip:
+            return
+        cls.sb = harness.Sandbox()
+        cls.token = cls.sb.token()
+        try:
+            cls.server = cls.server_class(cls.sb)
+        except BaseException:
+            cls.sb.close()
+            raise
+        # the server and its workers serve every test of the class
+        cls.long_lived = {p.pid for p in cls.sb.procs}
+        harness.LONG_LIVED.update(cls.long_lived)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is None:
+            return
+        harness.LONG_LIVED.difference_update(cls.long_lived)
+        try:
+            cls.server.stop()
+            text = cls.server.log()
+        finally:
+            cls.sb.close()
+        if harness.sanitizer_marks(text):
+            raise AssertionError("sanitizer report in the logs:\n" + text[-6000:])
+        # under valgrind: what the workers reported on their way out (the
+        # leaks), here rather than in the next class's first test
+        found = harness.new_valgrind_errors()
+        if found:
+            raise AssertionError(harness.valgrind_report(found)[-12000:])
+
+    def setUp(self):
+        if self.why_skip:
+            self.skipTest(self.why_skip)
+
+    def tearDown(self):
+        self.assert_no_sanitizer(self.server.program_crash_log(), "sanitizer report in the logs",
+                                 tail=6000)
