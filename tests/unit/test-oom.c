@@ -131,6 +131,41 @@ check_answer(int status, const struct memtransport *m, bool first_write)
 	json_decref(doc);
 }
 
+/* Run the batch once per allocation, the n-th failing (and, for_good,
+ * every one after it), until a run needs fewer than n; each answer is
+ * checked.  *marked counts the answers whose body holds mark (NULL: none),
+ * *stored whether one was a 207 (NULL: the rows exist already, a 207
+ * updates them).
+ * Returns how many runs it took. */
+static long
+fail_in_turn(void (*adjust)(struct eb_transport *), bool each_for_good, const char *mark,
+	     long *marked, bool *stored)
+{
+	long n;
+
+	util_json_alloc_init(); /* as main() does: Jansson allocates through our malloc */
+	for (n = 0; n < 100000; n++) {
+		struct memtransport m;
+		int status;
+
+		failed_one = false;
+		for_good = each_for_good;
+		countdown = n;
+		status = put_adjusted("test", batch, &m, adjust);
+		countdown = -1;
+		for_good = false;
+		check_answer(status, &m, stored != NULL && !*stored);
+		if (stored != NULL)
+			*stored = *stored || status == 207;
+		if (mark != NULL)
+			*marked += strstr(memtransport_body(&m), mark) != NULL;
+		free(m.out);
+		if (!failed_one)
+			break; /* this run needed fewer than n allocations: all covered */
+	}
+	return n;
+}
+
 static void
 test_every_allocation_failure_ends_in_a_clean_answer(void **state)
 {
@@ -138,21 +173,7 @@ test_every_allocation_failure_ends_in_a_clean_answer(void **state)
 	long n;
 
 	(void)state;
-	util_json_alloc_init(); /* as main() does: Jansson allocates through our malloc */
-	for (n = 0; n < 100000; n++) {
-		struct memtransport m;
-		int status;
-
-		failed_one = false;
-		countdown = n;
-		status = put_adjusted("test", batch, &m, protect_transport);
-		countdown = -1;
-		check_answer(status, &m, !stored);
-		stored = stored || status == 207;
-		free(m.out);
-		if (!failed_one)
-			break; /* this run needed fewer than n allocations: all covered */
-	}
+	n = fail_in_turn(protect_transport, false, NULL, NULL, &stored);
 	assert_true(n > 10); /* the batch does allocate, so failures were injected */
 	assert_true(stored);
 	assert_int_equal(count_rows("WHERE Event_ID IN (500, 501)"), 2);
@@ -168,24 +189,8 @@ test_memory_gone_for_good_still_gives_a_whole_envelope(void **state)
 	long n, fallbacks = 0;
 
 	(void)state;
-	util_json_alloc_init();
-	for (n = 0; n < 100000; n++) {
-		struct memtransport m;
-		int status;
-
-		failed_one = false;
-		for_good = true;
-		countdown = n;
-		status = put_adjusted("test", batch, &m, protect_transport);
-		countdown = -1;
-		for_good = false;
-		check_answer(status, &m, false);
-		fallbacks += strstr(memtransport_body(&m), "out of memory building the response") !=
-			     NULL;
-		free(m.out);
-		if (!failed_one)
-			break;
-	}
+	n = fail_in_turn(protect_transport, true, "out of memory building the response", &fallbacks,
+			 NULL);
 	assert_true(n > 10);
 	assert_true(fallbacks > 0); /* the fallback itself was reached and checked */
 }
@@ -235,21 +240,8 @@ test_every_allocation_failure_inflating_ends_in_a_clean_answer(void **state)
 	long n, inflate_failures = 0;
 
 	(void)state;
-	util_json_alloc_init();
-	for (n = 0; n < 100000; n++) {
-		struct memtransport m;
-		int status;
-
-		failed_one = false;
-		countdown = n;
-		status = put_adjusted("test", batch, &m, gzip_transport);
-		countdown = -1;
-		check_answer(status, &m, false); /* the first test stored the rows */
-		inflate_failures += strstr(memtransport_body(&m), "out of memory reading") != NULL;
-		free(m.out);
-		if (!failed_one)
-			break;
-	}
+	/* the first test stored the rows: a 207 here updates them (200s) */
+	n = fail_in_turn(gzip_transport, false, "out of memory reading", &inflate_failures, NULL);
 	assert_true(n > 10);
 	assert_true(inflate_failures >= 3); /* the buffers and zlib's own state */
 }
