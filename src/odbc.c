@@ -23,8 +23,11 @@ odbc_diag(SQLSMALLINT type, SQLHANDLE h, const char *what, struct db_error *err)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' '; /* one log line per message */
 	if (err != NULL) {
+		const char *text = strrchr((char *)msg, ']');
 		memcpy(err->state, state, sizeof(err->state));
 		err->native = nat;
+		snprintf(err->text, sizeof(err->text), "%.*s", (int)sizeof(err->text) - 1,
+			 text ? text + 1 : (char *)msg);
 	}
 	log_msg("database: %s failed: SQLSTATE %s (%ld): %s", what, state, (long)nat, msg);
 }
@@ -34,6 +37,7 @@ odbc_own_error(struct db_error *err, const char *why)
 {
 	memcpy(err->state, "HY000", sizeof(err->state));
 	err->native = 0;
+	err->text[0] = '\0';
 	log_msg("database: %s", why);
 }
 

@@ -209,6 +209,27 @@ class GaleraUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase):
         self.assertRegex(log, r"deadlock or serialization failure \(SQLSTATE (40001|HY000)\)")
         self.rejoin(n3, load)
 
+    def test_a_batch_larger_than_a_write_set_is_a_413_and_writes_nothing(self):
+        n1 = self.cluster.nodes[0]
+        lt = self.instance(self.cluster.odbc(n1))
+        small = [harness.event(i, subject="small") for i in range(1, 11)]
+        large = [harness.event(i, subject="large") for i in range(1, 201)]
+        # the write set's bytes (checked at COMMIT), then its rows (checked
+        # at each statement)
+        for name, value, default in (("wsrep_max_ws_size", 100000, 2147483647),
+                                     ("wsrep_max_ws_rows", 50, 0)):
+            n1.execute("SET GLOBAL %s = %d" % (name, value), database=None)
+            self.addCleanup(n1.execute, "SET GLOBAL %s = %d" % (name, default), database=None)
+            r = lt.request(large)
+            err = self.assert_error(r, 413, "/api/events-batch")
+            self.assertEqual(err["type"], "urn:events-batch:too-many-items")
+            self.assertIn("smaller batches", err["detail"])
+            self.assertEqual(n1.count(), 0, name)
+            n1.execute("SET GLOBAL %s = %d" % (name, default), database=None)
+        self.assertEqual(lt.request(small).statuses(), [201] * 10)
+        self.assertEqual(lt.request(large).statuses(), [200] * 10 + [201] * 190)
+        self.assert_no_sanitizer(lt.log())
+
 
 if __name__ == "__main__":
     harness.main()
