@@ -120,6 +120,8 @@ conn_status(const struct db_conn *c)
 {
 	const struct dialect *d = c->dialect ? c->dialect : c->known;
 
+	if (dialect_login_refused(c->err.text))
+		return DB_UNAVAILABLE;
 	if (d == NULL) /* never connected: judged as any dialect would */
 		return dialect_lost_anywhere(c->err.state, c->err.native) ? DB_LOST
 									  : DB_UNAVAILABLE;

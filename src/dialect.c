@@ -229,6 +229,25 @@ dialect_lost_anywhere(const char *sqlstate, long native)
 	return false;
 }
 
+/* What servers say, inside the driver's 08001, when they refuse the login
+ * itself: no failover mends that (MariaDB says 1045 / 28000 on its own) */
+static const char *const login_refused[] = {
+	/* PostgreSQL 28P01 and 28000 (password, SASL, ident, peer ...) and
+	 * pgbouncer's own words */
+	"authentication failed",
+	"no pg_hba.conf entry", /* PostgreSQL, 28000 */
+	NULL,
+};
+
+bool
+dialect_login_refused(const char *text)
+{
+	for (const char *const *t = login_refused; *t; t++)
+		if (strstr(text, *t) != NULL)
+			return true;
+	return false;
+}
+
 bool
 dialect_too_large(const struct dialect *d, const char *text)
 {

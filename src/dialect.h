@@ -122,6 +122,10 @@ enum error_scope dialect_error_scope(const struct dialect *d, const char *sqlsta
  * connect that failed before the dialect was known. */
 bool dialect_lost_anywhere(const char *sqlstate, long native);
 
+/* Whether a failed connect's message says the server refused the login
+ * (a password, an access rule): then it is no failover. */
+bool dialect_login_refused(const char *text);
+
 /* Whether the server's message text says the transaction is too large. */
 bool dialect_too_large(const struct dialect *d, const char *text);
 
