@@ -23,7 +23,7 @@
 struct db_error {
 	char state[6];  /* SQLSTATE */
 	long native;    /* the driver's own code */
-	char text[160]; /* the message, less the drivers' [...] prefixes */
+	char text[512]; /* the message, less the drivers' [...] prefixes */
 };
 
 /* Scratch for one parameter whose value is converted before binding. */
