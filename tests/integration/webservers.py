@@ -142,18 +142,6 @@ def pending_signals(pid):
     return {s for s in signal.Signals if mask & (1 << (int(s) - 1))}
 
 
-def stop_process(p, sig=signal.SIGTERM, timeout=30):
-    """Stop a Popen by its PID; returns its exit status."""
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-            return p.wait(harness.scaled(timeout))
-        except subprocess.TimeoutExpired:
-            p.kill()
-        return p.wait()
-    return p.returncode
-
-
 def kill_pids(pids, program=None):
     """Last resort for processes we started indirectly (workers of a server
     that is already gone): SIGKILL each one by PID."""
@@ -377,7 +365,7 @@ class WebServer:
         harness.forget_at_exit(self)
         self.workers()
         if self.proc is not None:
-            stop_process(self.proc)
+            harness.stop_process(self.proc)
         try:
             wait_for(lambda: not any(pid_alive(p) for p in self.seen_workers), timeout=15,
                      what="the workers to exit")
@@ -674,9 +662,9 @@ http {
     def stop(self):
         harness.forget_at_exit(self)
         if self.proc is not None:
-            stop_process(self.proc)
+            harness.stop_process(self.proc)
         if self.fcgi is not None:
-            stop_process(self.fcgi)
+            harness.stop_process(self.fcgi)
 
 
 def parse_unit(text):
