@@ -1,10 +1,12 @@
 """Processes and ports: finding programs, free ports, waiting for a
-listener or a condition, whether a process lives, and a last-resort stop
-at exit for servers a test left running."""
+listener or a condition, whether a process lives, stopping one, and a
+last-resort stop at exit for servers a test left running."""
 import atexit
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import time
 
 from memcheck import scaled
@@ -74,6 +76,19 @@ def pid_alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=30):
+    """Stop a Popen by its PID (sig, then SIGKILL after timeout, scaled);
+    returns its exit status."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+            return p.wait(scaled(timeout))
+        except subprocess.TimeoutExpired:
+            p.kill()
+        return p.wait()
+    return p.returncode
 
 
 _at_exit = []  # (object, method name): what a test run must stop if it did not

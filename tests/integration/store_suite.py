@@ -27,6 +27,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import servers  # noqa: E402
+import webservers  # noqa: E402
 
 DB_ERROR_RE = re.compile(r"\Adatabase error \(SQLSTATE [0-9A-Z]{5}\)\Z")
 TIME_FMT = "%Y-%m-%d %H:%M:%S.%f"
@@ -155,6 +156,8 @@ class StoreTests(harness.EnvelopeChecks):
     def _finish(self):
         """Stop what the test started (by PID), then check every log seen."""
         try:
+            for lt in self.lighttpds:
+                lt.stop()   # and waits for its workers
             self.sb.stop_processes(timeout=30)
             for lt in self.lighttpds:
                 self.logs.append(lt.log())
@@ -236,7 +239,7 @@ class StoreTests(harness.EnvelopeChecks):
     def lighttpd(self, max_procs):
         if harness.which("lighttpd") is None:
             self.skipTest("lighttpd not installed")
-        lt = harness.Lighttpd(self.sb, max_procs=max_procs)
+        lt = webservers.Lighttpd(self.sb, max_procs=max_procs, run_user=None)
         self.lighttpds.append(lt)
         return lt
 

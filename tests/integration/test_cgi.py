@@ -19,6 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import webservers  # noqa: E402
 
 STAMP_RE = re.compile(r"\A\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\Z")
 
@@ -1399,7 +1400,7 @@ class WriterQueueTest(CgiCase):
         # a short driver busy timeout, for the 503 at the end
         self.sb.write_config(databases={
             "test": "Driver=SQLite3;Database=%s;NoCreat=1;Timeout=300" % self.sb.db_path})
-        lt = harness.Lighttpd(self.sb, max_procs=1)
+        lt = webservers.Lighttpd(self.sb, max_procs=1, run_user=None)
         con = sqlite3.connect(self.sb.db_path)
         con.executescript("CREATE TRIGGER refuse BEFORE INSERT ON Event "
                           "WHEN NEW.Subject = 'refuse' BEGIN SELECT RAISE(ABORT, 'no'); END;")

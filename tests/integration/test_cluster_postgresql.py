@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusters  # noqa: E402
 import harness  # noqa: E402
 import servers  # noqa: E402
+import webservers  # noqa: E402
 
 CLIENTS, BATCH, IDS = 6, 50, 150
 FAILOVER_SECONDS = 20
@@ -39,7 +40,7 @@ class PostgresqlFailoverUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase)
                              databases={"test": self.cluster.odbc()})
 
     def test_stop_the_primary_and_promote_the_standby_under_load(self):
-        lt = harness.Lighttpd(self.sb, max_procs=3)
+        lt = webservers.Lighttpd(self.sb, max_procs=3, run_user=None)
         token = {"Authorization": "Bearer " + self.sb.token()}
         stop = threading.Event()
         acked = {}           # id -> subject of the last 207 that acknowledged it

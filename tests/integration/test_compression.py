@@ -255,7 +255,7 @@ class ServedCompression(ws.SharedServer):
 
 class LighttpdCompressionTest(ServedCompression, harness.EnvelopeChecks, unittest.TestCase):
     """lighttpd-events-batch.conf: mod_fastcgi, bin-path."""
-    server_class = ws.LighttpdServer
+    server_class = ws.Lighttpd
     needs = ("lighttpd",)
 
 

@@ -22,6 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import webservers  # noqa: E402
 
 PREFIX = harness.ENDPOINT
 CGI_FCGI = harness.which("cgi-fcgi")
@@ -101,10 +102,14 @@ class FcgiCase(harness.EnvelopeChecks, unittest.TestCase):
         self.sb = harness.Sandbox(limits=self.limits)
         self.token = self.sb.token()
         self.worker_logs = []
+        self.servers = []   # the web servers of the test (new_lighttpd)
 
     def tearDown(self):
-        # stop what we started (by PID), then look at what the workers wrote
+        # stop what we started (by PID; a server once its workers are gone),
+        # then look at what the workers wrote
         try:
+            for server in self.servers:
+                server.stop()
             self.sb.stop_processes()
             text = self.all_logs()
         finally:
@@ -112,11 +117,8 @@ class FcgiCase(harness.EnvelopeChecks, unittest.TestCase):
         self.assert_no_sanitizer(text, "sanitizer report in the worker logs")
 
     def all_logs(self):
-        text = ""
-        names = list(self.worker_logs)
-        names += [os.path.join(self.sb.dir, n) for n in ("lighttpd-error.log",
-                                                         "lighttpd-stderr.log")]
-        for name in names:
+        text = "".join(server.log() for server in self.servers)
+        for name in self.worker_logs:
             if os.path.exists(name):
                 with open(name, errors="replace") as f:
                     text += f.read()
@@ -199,9 +201,13 @@ class FcgiCase(harness.EnvelopeChecks, unittest.TestCase):
 
 
 def new_lighttpd(test, **kw):
+    """A lighttpd for test (an FcgiCase), its workers running as we do;
+    test's tearDown reads its logs."""
     if harness.which("lighttpd") is None:
         test.skipTest("lighttpd not installed")
-    return harness.Lighttpd(test.sb, **kw)
+    lt = webservers.Lighttpd(test.sb, run_user=None, **kw)
+    test.servers.append(lt)
+    return lt
 
 
 class LighttpdTest(FcgiCase):

@@ -14,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import webservers  # noqa: E402
 
 # the soak's length: under valgrind a shorter one (still thousands of the
 # workers' allocations per second of it) keeps `make check-valgrind` short
@@ -125,7 +126,7 @@ class SoakTest(FaultCase):
     JSON and callers without a token."""
 
     def test_sixteen_clients_with_mixed_batches(self):
-        lt = harness.Lighttpd(self.sb, max_procs=4)
+        lt = webservers.Lighttpd(self.sb, max_procs=4, run_user=None)
         token = self.sb.token(ttl=3600 + int(SOAK_SECONDS))
         stored, lock, failures = set(), threading.Lock(), []
         counts = {"requests": 0}

@@ -371,7 +371,7 @@ class ApacheCgiPreforkTest(ServedTests, HostingCase):
 
 class LighttpdTest(ServedTests, HostingCase):
     """lighttpd-events-batch.conf: lighttpd 1.4 mod_fastcgi, bin-path."""
-    server_class = ws.LighttpdServer
+    server_class = ws.Lighttpd
     needs = ("lighttpd",)
 
     def program_log(self):
@@ -608,7 +608,7 @@ class ApacheFcgidStopTest(StopCase):
 
 
 class LighttpdStopTest(StopCase):
-    server_class = ws.LighttpdServer
+    server_class = ws.Lighttpd
     needs = ("lighttpd",)
 
     def test_sigterm_to_lighttpd_lets_the_worker_commit_the_batch_in_flight(self):

@@ -33,6 +33,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import test_openapi  # noqa: E402
+import webservers  # noqa: E402
 
 PRISM = os.path.join(test_openapi.TOOLS, "node_modules", ".bin", "prism")
 REALM = 'Bearer realm="events-batch"'
@@ -145,7 +146,7 @@ class PrismProxyTest(harness.EnvelopeChecks, unittest.TestCase):
                         "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" % REFUSED_SUBJECT)
             con.commit()
             con.close()
-            cls.lighttpd = harness.Lighttpd(sb, max_procs=1)
+            cls.lighttpd = webservers.Lighttpd(sb, max_procs=1, run_user=None)
             cls.upstream = Upstream(cls.lighttpd.port)
             threading.Thread(target=cls.upstream.serve_forever, daemon=True).start()
             cls.port = harness.free_port()

@@ -19,7 +19,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import API_KEY, Lighttpd, Sandbox, event  # noqa: E402
+from harness import API_KEY, Sandbox, event  # noqa: E402
+from webservers import Lighttpd  # noqa: E402
 
 SECOND_KEY = "second-api-key-0123456789"
 RATE, BURST = 1, 5
@@ -54,7 +55,7 @@ class RateLimitCase(unittest.TestCase):
 
     def fcgi(self, body=None, key=API_KEY, **over):
         if self.lighttpd is None:
-            self.lighttpd = Lighttpd(self.sb, max_procs=2)
+            self.lighttpd = Lighttpd(self.sb, max_procs=2, run_user=None)
         h = {"x-api-key": key, "Authorization": "Bearer " + self.token}
         h.update(over)
         r = self.lighttpd.request([] if body is None else body, headers=h)

@@ -1,17 +1,19 @@
-"""Real web servers started from the SHIPPED configs in apache-conf/, for
-test_hosting.py.
+"""Real web servers started from the SHIPPED configs in apache-conf/: for
+test_hosting.py and test_compression.py, and (Lighttpd) for every suite that
+runs the program as FastCGI behind a web server.
 
 Each helper reads a shipped file, replaces only its default paths (the
 installed program, its folder, /etc/events-batch.conf, the /run/... sockets)
 with the built program and paths inside the test's sandbox, and includes it
 from a minimal main configuration written next to it: Listen/bind on
 127.0.0.1 and a free port, pid file and error log in the sandbox.  The URL
-prefix of the shipped file (/api/events-batch) is kept as it is.
+prefix of the shipped file (/api/events-batch) is kept as it is (Lighttpd
+can serve another).
 
   ApacheFcgid    apache2 -DFOREGROUND, event MPM, mod_fcgid  (events-batch-fcgid.conf)
   ApacheCgi      apache2 -DFOREGROUND, event MPM, mod_cgid   (events-batch-cgi.conf)
   ApacheCgiPrefork  the same, prefork MPM and mod_cgi
-  LighttpdServer lighttpd -D, mod_fastcgi bin-path           (lighttpd-events-batch.conf)
+  Lighttpd       lighttpd -D, mod_fastcgi bin-path           (lighttpd-events-batch.conf)
   NginxListen    nginx + the program as events-batch.service starts it
                  (ExecStart ... --listen SOCKET, as the unit's User)
   NginxSpawnFcgi nginx + spawn-fcgi -n -s SOCKET -- PROGRAM
@@ -20,8 +22,10 @@ prefix of the shipped file (/api/events-batch) is kept as it is.
 
 Servers that run as root here get the user a production install gives them
 (www-data); the program then runs as that user too, so the sandbox (config,
-key file, SQLite file and its folder) is handed to that user.  Every process
-is started by us, is stopped by its PID, and lives under the sandbox.
+key file, SQLite file and its folder) is handed to that user (Lighttpd with
+run_user=None runs as we do).  Each server has a folder of its own in the
+sandbox, so one sandbox may hold several.  Every process is started by us, is
+stopped by its PID, and lives under the sandbox.
 """
 import grp
 import http.client
@@ -138,18 +142,6 @@ def pending_signals(pid):
     return {s for s in signal.Signals if mask & (1 << (int(s) - 1))}
 
 
-def stop_process(p, sig=signal.SIGTERM, timeout=30):
-    """Stop a Popen by its PID; returns its exit status."""
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-            return p.wait(harness.scaled(timeout))
-        except subprocess.TimeoutExpired:
-            p.kill()
-        return p.wait()
-    return p.returncode
-
-
 def kill_pids(pids, program=None):
     """Last resort for processes we started indirectly (workers of a server
     that is already gone): SIGKILL each one by PID."""
@@ -252,10 +244,19 @@ class WebServer:
     name = "server"
     shipped_name = None
     run_user = None          # the user the program runs as (None: as we are)
+    prefix = PREFIX          # the URL of a request() that names no path
 
-    def __init__(self, sb):
+    def __init__(self, sb, name=None):
+        """A folder of the server's own in sb: sb.dir/NAME (the class's name
+        by default), NAME-2 and so on when a server of that name came
+        first."""
         self.sb = sb
-        self.dir = os.path.join(sb.dir, self.name)
+        base = os.path.join(sb.dir, name or self.name)
+        self.dir, n = base, 1
+        while os.path.exists(self.dir):
+            n += 1
+            self.dir = "%s-%d" % (base, n)
+        self.name = os.path.basename(self.dir)
         self.run = os.path.join(self.dir, "run")      # stands for /run
         os.makedirs(self.run)
         os.makedirs(os.path.join(self.dir, "tmp"))
@@ -300,7 +301,7 @@ class WebServer:
             self.proc = self.sb.start(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                       env=env or self.server_env(), start_new_session=True)
         try:
-            wait_for(lambda: self._listening() or self.proc.poll() is not None,
+            wait_for(lambda: harness.tcp_listening(self.port) or self.proc.poll() is not None,
                      what="%s to listen on port %d" % (self.name, self.port))
         except AssertionError:
             raise ServerFailed("%s did not listen:\n%s" % (self.name, self.log()))
@@ -308,23 +309,17 @@ class WebServer:
             raise ServerFailed("%s exited with %s at start-up:\n%s"
                                % (self.name, self.proc.returncode, self.log()))
 
-    def _listening(self):
-        want = ":%04X" % self.port
-        for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-            for line in read_text(name).splitlines()[1:]:
-                f = line.split()
-                if f[1].endswith(want) and f[3] == "0A":
-                    return True
-        return False
-
     # requests ------------------------------------------------------------
 
-    def request(self, body, headers=None, token=None, method="PUT", path=PREFIX,
+    def request(self, body, headers=None, token=None, method="PUT", path=None,
                 chunked=False, timeout=300):
+        """One HTTP request to the server (http_request): the headers of a
+        good request (good_headers), HEADERS over them (None drops one);
+        PATH is the server's prefix unless given."""
         h = good_headers(self.sb, token)
         h.update(headers or {})
         try:
-            return http_request(self.port, body, h, method=method, path=path,
+            return http_request(self.port, body, h, method=method, path=path or self.prefix,
                                 chunked=chunked, timeout=timeout)
         except BrokenResponse as e:
             time.sleep(0.2)  # let the server finish writing its error log
@@ -334,7 +329,8 @@ class WebServer:
     # processes -------------------------------------------------------------
 
     def server_pids(self):
-        return [self.proc.pid] if self.proc is not None else []
+        # a server that exited is reaped: its PID may be another's by now
+        return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
 
     def workers(self):
         """Live processes of the program started by this server."""
@@ -369,7 +365,7 @@ class WebServer:
         harness.forget_at_exit(self)
         self.workers()
         if self.proc is not None:
-            stop_process(self.proc)
+            harness.stop_process(self.proc)
         try:
             wait_for(lambda: not any(pid_alive(p) for p in self.seen_workers), timeout=15,
                      what="the workers to exit")
@@ -495,30 +491,35 @@ class ApacheCgiPrefork(ApacheCgi):
         return "\n".join("PassEnv %s" % k for k in SANITIZER_ENV if k in os.environ)
 
 
-class LighttpdServer(WebServer):
+class Lighttpd(WebServer):
     """lighttpd -D from a minimal main config that includes the shipped
-    fragment (as conf-enabled/15-events-batch.conf is on Debian); lighttpd
-    drops to www-data as Debian's lighttpd.conf makes it."""
+    fragment (as conf-enabled/15-events-batch.conf is on Debian): lighttpd
+    spawns the workers through mod_fastcgi (listen socket on fd 0), with the
+    environment server_env() gives lighttpd (the sanitizer options), which
+    mod_fastcgi passes on.
+
+    As shipped by default, and as root lighttpd drops to www-data as
+    Debian's lighttpd.conf makes it (test_hosting.py).  The FastCGI suites
+    set max_procs (the fragment's max-procs), maybe prefix (its URL), and
+    run_user=None: lighttpd and the workers run as we do, on the sandbox as
+    the test made it.  name: the server's folder in the sandbox, for two
+    servers in one."""
 
     name = "lighttpd"
     shipped_name = "lighttpd-events-batch.conf"
-    run_user = RUN_USER
 
-    def __init__(self, sb):
-        super().__init__(sb)
+    def __init__(self, sb, max_procs=None, prefix=PREFIX, run_user=RUN_USER, name=None):
+        self.run_user = run_user
+        self.prefix = prefix
+        super().__init__(sb, name)
         self.errorlog = os.path.join(self.dir, "error.log")
         docroot = os.path.join(self.dir, "htdocs")
         os.makedirs(docroot)
         # Debian's lighttpd package makes /run/lighttpd, owned by www-data
         os.makedirs(os.path.join(self.run, "lighttpd"))
-        user = group = None
+        self.main_conf = self.write_conf(docroot, max_procs)
         if self.run_user is not None:
-            user = self.run_user
-            group = grp.getgrgid(pwd.getpwnam(self.run_user).pw_gid).gr_name
             give_to(self.run_user, self.dir)
-        self.main_conf = harness.lighttpd_conf(self.dir, self.port, self.program,
-                                               self.sb.conf_path, self.run, docroot,
-                                               errorlog=self.errorlog, user=user, group=group)
         lt = harness.which("lighttpd")
         t = subprocess.run([lt, "-tt", "-f", self.main_conf], capture_output=True, text=True,
                            env=self.server_env())
@@ -527,7 +528,37 @@ class LighttpdServer(WebServer):
             raise ServerFailed("lighttpd -tt refuses the config:\n" + self.syntax[1])
         self.start_server([lt, "-D", "-f", self.main_conf])
 
+    def write_conf(self, docroot, max_procs):
+        """Write 15-events-batch.conf (the shipped fragment: its paths filled
+        in, the URL self.prefix, and MAX_PROCS for its max-procs unless None)
+        and lighttpd.conf, which includes it, into the server's folder;
+        returns the path of lighttpd.conf."""
+        text = self.fill_in(shipped(self.shipped_name))
+        text = text.replace('"%s" =>' % PREFIX, '"%s" =>' % self.prefix)
+        if max_procs is not None:
+            text = re.sub(r'("max-procs"\s*=>\s*)\d+', r"\g<1>%d" % max_procs, text)
+        include = os.path.join(self.dir, "15-events-batch.conf")
+        with open(include, "w") as f:
+            f.write(text)
+        lines = ['server.modules = ( )',
+                 'server.document-root = "%s"' % docroot,
+                 'server.bind = "127.0.0.1"',
+                 'server.port = %d' % self.port,
+                 'server.pid-file = "%s/lighttpd.pid"' % self.run,
+                 'server.errorlog = "%s"' % self.errorlog]
+        if self.run_user is not None:
+            group = grp.getgrgid(pwd.getpwnam(self.run_user).pw_gid).gr_name
+            lines += ['server.username = "%s"' % self.run_user,
+                      'server.groupname = "%s"' % group]
+        lines.append('include "%s"' % include)
+        main = os.path.join(self.dir, "lighttpd.conf")
+        with open(main, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return main
+
     def log_files(self):
+        """lighttpd's error log (with the workers' request log lines, sent
+        as FastCGI stderr), then the stderr of lighttpd and the workers."""
         return [self.errorlog, self.stderr_path]
 
 
@@ -631,9 +662,9 @@ http {
     def stop(self):
         harness.forget_at_exit(self)
         if self.proc is not None:
-            stop_process(self.proc)
+            harness.stop_process(self.proc)
         if self.fcgi is not None:
-            stop_process(self.fcgi)
+            harness.stop_process(self.fcgi)
 
 
 def parse_unit(text):
