@@ -26,6 +26,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusters  # noqa: E402
 import harness  # noqa: E402
+import webservers  # noqa: E402
 
 CLIENTS, BATCH, HOT = 6, 20, 60
 FAILOVER_SECONDS = 20
@@ -161,7 +162,7 @@ class GaleraUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase):
         self.addCleanup(sb.close)
         sb.write_config(limits={"failover_seconds": FAILOVER_SECONDS},
                         databases={"test": odbc})
-        return harness.Lighttpd(sb, max_procs=max_procs)
+        return webservers.Lighttpd(sb, max_procs=max_procs, run_user=None)
 
     def rejoin(self, node, load):
         node.start()
