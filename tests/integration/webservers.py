@@ -508,10 +508,13 @@ class Lighttpd(WebServer):
     name = "lighttpd"
     shipped_name = "lighttpd-events-batch.conf"
 
-    def __init__(self, sb, max_procs=None, prefix=PREFIX, run_user=RUN_USER, name=None):
+    def __init__(self, sb, max_procs=None, prefix=PREFIX, run_user=RUN_USER, name=None,
+                 program=None):
         self.run_user = run_user
         self.prefix = prefix
         super().__init__(sb, name)
+        if program is not None:  # what the workers run instead (a profiler's wrapper)
+            self.program = program
         self.errorlog = os.path.join(self.dir, "error.log")
         docroot = os.path.join(self.dir, "htdocs")
         os.makedirs(docroot)
