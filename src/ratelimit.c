@@ -46,9 +46,14 @@ struct rl_record {
 	uint64_t check;    /* rl_check of the three above */
 };
 
-/* One key's file, as this process has it open. */
+/* One key's file, as this process has it open.  A slot is found by the
+ * key's hash and the folder, and its path made once, when the slot is: the
+ * file name is a SHA-256 and ten snprintf calls, nine tenths of a check's
+ * instructions when it was made at every check. */
 struct rl_slot {
-	char *path;
+	unsigned char key_hash[EB_SHA256_LEN];
+	char *path; /* rate_state_dir "/" ratelimit_file_name(key_hash) */
+	size_t dir_len;
 	int fd; /* -1: not open */
 	dev_t dev;
 	ino_t ino;
@@ -134,25 +139,46 @@ ratelimit_file_name(const unsigned char key_hash[EB_SHA256_LEN], char *buf, size
 	snprintf(buf, len, "bucket-%s", hex);
 }
 
-/* This process's slot for path, made when new; NULL when memory runs out. */
-static struct rl_slot *
-slot_for(const char *path)
+/* Whether s is the slot of key_hash's file in dir. */
+static bool
+slot_is(const struct rl_slot *s, const unsigned char *key_hash, const char *dir, size_t dir_len)
 {
-	struct rl_slot *grown;
+	return s->dir_len == dir_len && memcmp(s->key_hash, key_hash, EB_SHA256_LEN) == 0 &&
+	       memcmp(s->path, dir, dir_len) == 0;
+}
+
+/* This process's slot for key_hash's file in dir, made when new; NULL when
+ * memory runs out or the path would be too long. */
+static struct rl_slot *
+slot_for(const unsigned char *key_hash, const char *dir)
+{
+	size_t dir_len = strlen(dir);
+	struct rl_slot *grown, *s;
+	char name[32];
+	size_t len;
 
 	for (size_t i = 0; i < n_slots; i++)
-		if (strcmp(slots[i].path, path) == 0)
+		if (slot_is(&slots[i], key_hash, dir, dir_len))
 			return &slots[i];
+	ratelimit_file_name(key_hash, name, sizeof(name));
+	len = dir_len + 1 + strlen(name) + 1;
+	if (len > 4096)
+		return NULL;
 	grown = realloc(slots, (n_slots + 1) * sizeof(*slots));
 	if (grown == NULL)
 		return NULL;
 	slots = grown;
-	memset(&slots[n_slots], 0, sizeof(*slots));
-	slots[n_slots].fd = -1;
-	slots[n_slots].path = strdup(path);
-	if (slots[n_slots].path == NULL)
+	s = &slots[n_slots];
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->path = malloc(len);
+	if (s->path == NULL)
 		return NULL;
-	return &slots[n_slots++];
+	snprintf(s->path, len, "%s/%s", dir, name);
+	memcpy(s->key_hash, key_hash, EB_SHA256_LEN);
+	s->dir_len = dir_len;
+	n_slots++;
+	return s;
 }
 
 static void
@@ -267,19 +293,15 @@ file_take(struct rl_slot *s, uint64_t now, uint64_t interval, long burst, struct
 void
 ratelimit_check_at(const struct eb_config *cfg, size_t key, uint64_t now, struct rl_verdict *v)
 {
-	char path[4096], name[32];
 	uint64_t interval;
 	struct rl_slot *s;
-	int n;
 
 	memset(v, 0, sizeof(*v));
 	if (cfg->rate_per_second <= 0 || key >= cfg->n_api_keys)
 		return;
 	interval = NS_PER_S / (uint64_t)cfg->rate_per_second;
-	ratelimit_file_name(cfg->api_keys[key], name, sizeof(name));
-	n = snprintf(path, sizeof(path), "%s/%s", cfg->rate_state_dir, name);
 	pthread_mutex_lock(&rl_lock);
-	s = n > 0 && (size_t)n < sizeof(path) ? slot_for(path) : NULL;
+	s = slot_for(cfg->api_keys[key], cfg->rate_state_dir);
 	if (s == NULL) {
 		/* out of memory: let it through rather than refuse it */
 		uint64_t full = 0;
