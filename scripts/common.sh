@@ -7,8 +7,8 @@ EB_PACKAGES="gcc make autoconf automake pkg-config libc6-dev
  libsqliteodbc sqlite3 lighttpd python3 curl openssl"
 # ... and to run every test: database servers and their ODBC drivers too.
 EB_TEST_PACKAGES="$EB_PACKAGES libcmocka-dev libfcgi-bin spawn-fcgi
- postgresql pgbouncer mariadb-server odbc-postgresql odbc-mariadb
- apache2 libapache2-mod-fcgid nginx haproxy groff-base man-db nodejs clang libclang-rt-14-dev
+ postgresql pgbouncer mariadb-server galera-4 rsync haproxy odbc-postgresql odbc-mariadb
+ apache2 libapache2-mod-fcgid nginx groff-base man-db nodejs clang libclang-rt-14-dev
  valgrind"
 
 # eb_install_packages PACKAGES: install those missing (as root).

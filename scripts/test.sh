@@ -125,7 +125,7 @@ stage_done distcheck
 # one result per target.
 echo "== fuzz: ${FUZZ_SECONDS:-60} s per target"
 stage_start
-for t in fuzz_body fuzz_token fuzz_headers fuzz_config; do
+for t in fuzz_body fuzz_token fuzz_headers fuzz_config fuzz_inflate; do
 	if make -s -C "$EB_TOP/_build/plain" fuzz FUZZ_TARGETS=$t FUZZ_SECONDS="${FUZZ_SECONDS:-60}" \
 		>"$EB_TOP/_build/$t.log" 2>&1; then
 		passed=$((passed + 1))

@@ -120,9 +120,13 @@ conn_status(const struct db_conn *c)
 {
 	const struct dialect *d = c->dialect ? c->dialect : c->known;
 
+	if (dialect_login_refused(c->err.text))
+		return DB_UNAVAILABLE;
 	if (d == NULL) /* never connected: judged as any dialect would */
 		return dialect_lost_anywhere(c->err.state, c->err.native) ? DB_LOST
 									  : DB_UNAVAILABLE;
+	if (dialect_too_large(d, c->err.text))
+		return DB_TOO_LARGE;
 	switch (dialect_error_scope(d, c->err.state, c->err.native)) {
 	case ERR_FATAL: return DB_UNAVAILABLE;
 	case ERR_LOST: return DB_LOST;
@@ -453,8 +457,9 @@ conn_commit(struct db_conn *c)
 		return DB_IN_DOUBT;
 	}
 	conn_rollback(c);
-	/* not applied: a conflict runs again, anything else is a 503 */
-	return st == DB_CONFLICT ? DB_CONFLICT : DB_UNAVAILABLE;
+	/* not applied: a conflict runs again, a transaction too large never
+	 * fits, anything else is a 503 */
+	return st == DB_CONFLICT || st == DB_TOO_LARGE ? st : DB_UNAVAILABLE;
 }
 
 enum outcome

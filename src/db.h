@@ -30,6 +30,7 @@ enum db_status {
 	DB_LOST,        /* the connection or the server went away: run it again */
 	DB_IN_DOUBT,    /* the commit's answer was lost, and what it did is unknown */
 	DB_UNAVAILABLE, /* connection, lock or disk trouble: 503, nothing applied */
+	DB_TOO_LARGE,   /* larger than the database takes in one transaction: 413 */
 	DB_FAILED,      /* the database is not usable as configured: 500 */
 	DB_ABANDONED,   /* the caller's answer could not be made: rolled back */
 };

@@ -83,6 +83,13 @@ static const int mariadb_lost_natives[] = {
 
 static const int mariadb_conflict_natives[] = {1213 /* deadlock */, 0};
 
+/* Galera's own words (1105 at COMMIT, 1180 at a statement) */
+static const char *const mariadb_too_large[] = {
+	"Maximum writeset size exceeded",
+	"wsrep_max_ws_rows exceeded",
+	NULL,
+};
+
 /* What every dialect shares: standard savepoints and SQLSTATE classes. */
 #define STANDARD_SQL                                                                               \
 	.savepoint = "SAVEPOINT eb_item", .release = "RELEASE SAVEPOINT eb_item",                  \
@@ -160,6 +167,7 @@ static const struct dialect dialects[] = {
 		.fatal_natives = mariadb_fatal_natives,
 		.conflict_natives = mariadb_conflict_natives,
 		.lost_natives = mariadb_lost_natives,
+		.too_large = mariadb_too_large,
 		.native_mask = ~0,
 		.in_doubt = IN_DOUBT_MARKER,
 		.mark = "REPLACE INTO EventBatchCommit (Writer, Batch, Written) VALUES (?, ?, "
@@ -217,6 +225,36 @@ dialect_lost_anywhere(const char *sqlstate, long native)
 {
 	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++)
 		if (dialect_error_scope(&dialects[i], sqlstate, native) == ERR_LOST)
+			return true;
+	return false;
+}
+
+/* What servers say, inside the driver's 08001, when they refuse the login
+ * itself: no failover mends that (MariaDB says 1045 / 28000 on its own) */
+static const char *const login_refused[] = {
+	/* PostgreSQL 28P01 and 28000 (password, SASL, ident, peer ...) and
+	 * pgbouncer's own words */
+	"authentication failed",
+	"no pg_hba.conf entry", /* PostgreSQL, 28000 */
+	NULL,
+};
+
+bool
+dialect_login_refused(const char *text)
+{
+	for (const char *const *t = login_refused; *t; t++)
+		if (strstr(text, *t) != NULL)
+			return true;
+	return false;
+}
+
+bool
+dialect_too_large(const struct dialect *d, const char *text)
+{
+	if (d->too_large == NULL)
+		return false;
+	for (const char *const *t = d->too_large; *t; t++)
+		if (strncmp(text, *t, strlen(*t)) == 0)
 			return true;
 	return false;
 }

@@ -82,6 +82,10 @@ struct dialect {
 	const int *fatal_natives; /* driver native codes, 0-terminated */
 	const int *conflict_natives;
 	const int *lost_natives;
+	/* the starts of messages that say the transaction grew larger than
+	 * the server takes (Galera's wsrep_max_ws_size and _rows): no run
+	 * of the same batch can succeed, NULL-terminated */
+	const char *const *too_large;
 	int native_mask; /* applied to the native code before matching */
 	/* How a commit whose answer was lost is found out (SPEC §13): */
 	enum in_doubt {
@@ -117,6 +121,13 @@ enum error_scope dialect_error_scope(const struct dialect *d, const char *sqlsta
 /* Whether any dialect takes this error for a failover (ERR_LOST): for a
  * connect that failed before the dialect was known. */
 bool dialect_lost_anywhere(const char *sqlstate, long native);
+
+/* Whether a failed connect's message says the server refused the login
+ * (a password, an access rule): then it is no failover. */
+bool dialect_login_refused(const char *text);
+
+/* Whether the server's message text says the transaction is too large. */
+bool dialect_too_large(const struct dialect *d, const char *text);
 
 /* The parameter marker for a field of type t. */
 const char *dialect_placeholder(const struct dialect *d, enum event_type t);

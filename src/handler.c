@@ -166,6 +166,13 @@ db_error(struct request *r, enum db_status st)
 			 "the database rejected the batch; nothing was applied");
 		return EB_ERR_INTERNAL;
 	}
+	if (st == DB_TOO_LARGE) {
+		snprintf(r->detail, sizeof(r->detail),
+			 "the batch is larger than the database takes in one transaction (MariaDB "
+			 "Galera: wsrep_max_ws_size, wsrep_max_ws_rows); nothing was applied: send "
+			 "it in smaller batches");
+		return EB_ERR_TOO_MANY_ITEMS;
+	}
 	if (st == DB_IN_DOUBT) {
 		snprintf(r->detail, sizeof(r->detail),
 			 "the connection to the database was lost during the commit, and whether "

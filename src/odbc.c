@@ -23,8 +23,13 @@ odbc_diag(SQLSMALLINT type, SQLHANDLE h, const char *what, struct db_error *err)
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' '; /* one log line per message */
 	if (err != NULL) {
+		const char *text = (const char *)msg, *end;
+		/* the server's own words follow the drivers' "[name]" prefixes */
+		while (*text == '[' && (end = strchr(text, ']')) != NULL)
+			text = end + 1;
 		memcpy(err->state, state, sizeof(err->state));
 		err->native = nat;
+		snprintf(err->text, sizeof(err->text), "%.*s", (int)sizeof(err->text) - 1, text);
 	}
 	log_msg("database: %s failed: SQLSTATE %s (%ld): %s", what, state, (long)nat, msg);
 }
@@ -34,6 +39,7 @@ odbc_own_error(struct db_error *err, const char *why)
 {
 	memcpy(err->state, "HY000", sizeof(err->state));
 	err->native = 0;
+	err->text[0] = '\0';
 	log_msg("database: %s", why);
 }
 

@@ -21,8 +21,9 @@
 /* What the last failed call on a connection said: filled in one place
  * (odbc_diag) and carried whole. */
 struct db_error {
-	char state[6]; /* SQLSTATE */
-	long native;   /* the driver's own code */
+	char state[6];  /* SQLSTATE */
+	long native;    /* the driver's own code */
+	char text[512]; /* the message, less the drivers' [...] prefixes */
 };
 
 /* Scratch for one parameter whose value is converted before binding. */

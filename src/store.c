@@ -554,7 +554,8 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 				db->name, c->err.state);
 			st = find_out(pool, c, &rt);
 		}
-		if (st == DB_OK || st == DB_ABANDONED || st == DB_FAILED || st == DB_IN_DOUBT)
+		if (st == DB_OK || st == DB_ABANDONED || st == DB_FAILED || st == DB_IN_DOUBT ||
+		    st == DB_TOO_LARGE)
 			break;
 		if (st == DB_REFUSED && !careful) {
 			careful = true;

@@ -8,10 +8,14 @@ with one port, so that psqlODBC's single Port and a libpq multi-host
 Servername reach both; stop_primary() stops the primary with
 "-m immediate" (SIGQUIT to the postmaster), promote() promotes the standby.
 
+GaleraCluster: three MariaDB Galera nodes (galera-4, rsync SST) on
+127.0.0.11-13; kill() on a node is kill -9, start() again rejoins it.
+
 Haproxy: an haproxy in front of backends (web hosts in HTTP mode with an
 HTTP health check, or database nodes in TCP mode), on a free port of
-127.0.0.1.  BatchLoad: client threads sending batches of creates and
-updates through whatever is under test, and what they had acknowledged.
+127.0.0.1, each checked every 200 ms; states() reads what it thinks of them.
+BatchLoad: client threads sending batches of creates and updates through
+whatever is under test, and what they had acknowledged.
 """
 import collections
 import csv
@@ -37,23 +41,24 @@ PG_BIN = servers.PG_BIN
 class Haproxy:
     """haproxy -f CONF -db (in the foreground) from a config written in a
     temp dir, with its log (stderr) there too: one frontend on 127.0.0.1 and
-    a free port, one backend "be" balancing over BACKENDS, [(name, addr,
-    port)], each server health-checked every `inter` (fall 2, rise 2 by
-    default: server_options).
+    a free port, one backend "be" over BACKENDS, [(name, addr, port) or
+    (name, addr, port, server options such as "backup")], balanced
+    round robin, each server checked every 200 ms, down after two failures,
+    up after two successes.
 
-    mode "http": an HTTP log line per request; CHECK "GET /path" is an HTTP
-    check (option httpchk, a 200 expected); retries go to another server
-    (option redispatch 1) on connection failures only (retry-on
-    conn-failure: the request never reached a server, so any request may
-    be sent again).  mode "tcp": connection retries alike.  CHECK None: a
-    plain TCP connect check.  EXTRA_BACKEND_LINES go into the backend as
-    they are (e.g. "option mysql-check user NAME" in place of the TCP
-    check).  stats() reads the runtime API's "show stat" (a unix socket in
-    the temp dir).  Stopped by its PID."""
+    CHECK "GET /path": an HTTP check (option httpchk, a 200 expected); None:
+    a TCP connect.  EXTRA_BACKEND_LINES go into the backend as they are
+    (e.g. "option mysql-check user NAME" in place of the TCP connect).
+    mode "http": a log line per request (requests()); a request whose
+    connection failed goes to another server (retries 3, option redispatch
+    1, retry-on conn-failure: it never reached a server, so any request may
+    be sent again).  mode "tcp": a server marked down has its sessions shut
+    (a client on a dead node would wait for its timeout otherwise).
+    stats(), server(name) and states() read the runtime API's "show stat"
+    (a unix socket in the temp dir).  Stopped by its PID."""
 
     def __init__(self, backends, mode="http", check=None, extra_backend_lines=(),
-                 balance="roundrobin", server_options="inter 200ms fall 2 rise 2",
-                 timeout_server=60):
+                 timeout_s=120):
         self.exe = harness.which("haproxy")
         self.dir = tempfile.mkdtemp(prefix="eb-haproxy-")
         self.conf = os.path.join(self.dir, "haproxy.cfg")
@@ -69,24 +74,27 @@ class Haproxy:
                  "    mode %s" % mode,
                  "    log global",
                  "    option %slog" % mode,
-                 "    timeout connect 1s",
-                 "    timeout client %ds" % harness.scaled(timeout_server),
-                 "    timeout server %ds" % harness.scaled(timeout_server),
-                 "    timeout check %ds" % harness.scaled(2),
-                 "    retries 3",
-                 "    option redispatch 1"]
+                 "    timeout connect 2s",
+                 "    timeout client %ds" % harness.scaled(timeout_s),
+                 "    timeout server %ds" % harness.scaled(timeout_s),
+                 "    timeout check %ds" % harness.scaled(2)]
+        server_options = "inter 200ms fall 2 rise 2"
         if mode == "http":
-            lines.append("    retry-on conn-failure")
+            lines += ["    retries 3", "    option redispatch 1", "    retry-on conn-failure"]
+        else:
+            server_options += " on-marked-down shutdown-sessions"
         lines += ["frontend fe",
                   "    bind 127.0.0.1:%d" % self.port,
                   "    default_backend be",
                   "backend be",
-                  "    balance %s" % balance]
+                  "    balance roundrobin"]
         if check is not None:
             lines += ["    option httpchk %s" % check, "    http-check expect status 200"]
-        lines += ["    " + l for l in extra_backend_lines]
-        lines += ["    server %s %s:%d check %s" % (name, addr, port, server_options)
-                  for name, addr, port in backends]
+        lines += ["    " + line for line in extra_backend_lines]
+        lines.append("    default-server " + server_options)
+        for backend in backends:
+            name, addr, port, options = (tuple(backend) + ("",))[:4]
+            lines.append(("    server %s %s:%d check %s" % (name, addr, port, options)).rstrip())
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         harness.stop_at_exit(self, "cleanup")
@@ -126,6 +134,12 @@ class Haproxy:
     def server(self, name):
         """The stats row of server NAME of the backend."""
         return next(r for r in self.stats() if r["pxname"] == "be" and r["svname"] == name)
+
+    def states(self):
+        """Each server's state as haproxy sees it: {"n1": "UP", ...} (the
+        state alone, without a "1/2" of a change under way)."""
+        return {r["svname"]: r["status"].split()[0] for r in self.stats()
+                if r["pxname"] == "be" and r["svname"] != "BACKEND"}
 
     def log(self):
         try:
@@ -357,6 +371,151 @@ class PgCluster:
         for n in (self.standby, self.primary):
             if n is not None:
                 n.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+# --- MariaDB Galera ----------------------------------------------------------------
+
+GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
+
+
+def galera_available():
+    return servers.MariaDBServer.available() and os.path.exists(GALERA_PROVIDER) \
+        and harness.which("rsync") is not None
+
+
+class GaleraNode(servers.MariaDBServer):
+    """One node of a Galera cluster: a mariadbd on its own loopback address,
+    with free ports for clients, group communication, IST and the rsync SST.
+    The first node of a new cluster bootstraps it (--wsrep-new-cluster, the
+    database, the user, the schema); the others join it and get all that by
+    SST. Ready means Synced, not merely answering."""
+
+    prefix = "eb-galera-"
+
+    def __init__(self, cluster, name, addr, bootstrap=False):
+        super().__init__()
+        self.cluster = cluster
+        self.name = name
+        self.addr = addr
+        self.bootstrap = bootstrap
+        self.gcomm_port, self.ist_port, self.sst_port = (harness.free_port() for _ in range(3))
+        if not bootstrap:
+            self.password = cluster.nodes[0].password
+
+    def _server_argv(self):
+        argv = super()._server_argv()
+        argv[argv.index("--bind-address=127.0.0.1")] = "--bind-address=" + self.addr
+        provider_options = ";".join([
+            "gmcast.listen_addr=tcp://%s:%d" % (self.addr, self.gcomm_port),
+            "ist.recv_addr=%s:%d" % (self.addr, self.ist_port),
+            "gcache.size=64M",
+            # a node killed is noticed within seconds, not the default 5-15
+            "evs.suspect_timeout=PT2S", "evs.inactive_timeout=PT4S",
+            "evs.keepalive_period=PT0.5S", "evs.inactive_check_period=PT0.5S",
+            "evs.install_timeout=PT4S"])
+        argv += ["--wsrep-on=ON", "--wsrep-provider=" + GALERA_PROVIDER,
+                 "--wsrep-cluster-name=eb-test", "--wsrep-node-name=" + self.name,
+                 "--wsrep-cluster-address=" + self.cluster.address(),
+                 "--wsrep-node-address=%s:%d" % (self.addr, self.gcomm_port),
+                 "--wsrep-node-incoming-address=%s:%d" % (self.addr, self.port),
+                 "--wsrep-provider-options=" + provider_options,
+                 "--wsrep-sst-method=rsync",
+                 "--wsrep-sst-receive-address=%s:%d" % (self.addr, self.sst_port),
+                 "--binlog-format=ROW", "--innodb-autoinc-lock-mode=2",
+                 "--default-storage-engine=InnoDB"]
+        if self.bootstrap and self.starts == 0:
+            argv.append("--wsrep-new-cluster")
+        return argv
+
+    def status(self, name):
+        rows = self.query("SHOW GLOBAL STATUS LIKE '%s'" % name, database=None)
+        return rows[0][1] if rows else None
+
+    def _ping(self):
+        p = self._client("SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'", database=None)
+        out = p.stdout.decode(errors="replace")
+        return p.returncode == 0 and ">Synced<" in out, p.stderr.decode(errors="replace") + out
+
+    def _wait_ready(self, timeout=120.0):
+        # a joiner copies the data first (SST)
+        super()._wait_ready(timeout)
+
+    def _setup(self):
+        if self.bootstrap:
+            super()._setup()
+
+    def kill(self):
+        """kill -9: no shutdown, no goodbye to the cluster."""
+        pid = self.pid or (self.proc.pid if self.proc else None)
+        if pid and harness.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(30)
+        self.proc = None
+        self.pid = None
+
+
+class GaleraCluster:
+    """Three Galera nodes on 127.0.0.11-13, started one after the other (the
+    first bootstraps, the others join by rsync SST)."""
+
+    def __init__(self, addrs=("127.0.0.11", "127.0.0.12", "127.0.0.13")):
+        self.nodes = []
+        for i, addr in enumerate(addrs):
+            self.nodes.append(GaleraNode(self, "n%d" % (i + 1), addr, bootstrap=(i == 0)))
+
+    def address(self):
+        return "gcomm://" + ",".join("%s:%d" % (n.addr, n.gcomm_port) for n in self.nodes)
+
+    def start(self):
+        """The first node, then the others at once (each copies it by SST)."""
+        self.nodes[0].start()
+        errors = []
+
+        def join(n):
+            try:
+                n.start()
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=join, args=(n,)) for n in self.nodes[1:]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return self
+
+    def synced(self, timeout=120.0):
+        """Wait until every node is Synced in a cluster of all of them."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if all(n._ping()[0] and self.size(n) == len(self.nodes) for n in self.nodes):
+                    return
+            except servers.ServerError:
+                pass
+            time.sleep(0.2)
+        raise servers.ServerError("the Galera cluster is not whole after %ds" % timeout)
+
+    def size(self, node):
+        return int(node.status("wsrep_cluster_size"))
+
+    def odbc(self, node, **over):
+        """The connection string of one node (MariaDB Connector/ODBC holds
+        one server)."""
+        return node.odbc_with(**dict({"Server": node.addr}, **over))
+
+    def cleanup(self):
+        for n in reversed(self.nodes):
+            n.cleanup()
 
     def __enter__(self):
         return self.start()

@@ -946,6 +946,8 @@ class StoreTests(harness.EnvelopeChecks):
         r = self.put([harness.event(3)])
         self.assert_unavailable(r)
         self.assertRegex(r.stderr, r"connect failed")   # the driver's reason is logged
+        # a login refused is no failover: waiting does not mend a password
+        self.assertNotRegex(r.stderr, r"trying again")
         self.sb.write_config(databases={"test": good})
         if self.server is not None:
             self.server.stop()

@@ -89,7 +89,7 @@ class TwoWebHostsBehindHaproxyTest(harness.EnvelopeChecks, unittest.TestCase):
         stopped = time.monotonic()
         gone.stop()          # SIGTERM to lighttpd; waits for its workers to exit
         went = time.monotonic()
-        harness.wait_for(lambda: self.proxy.server(gone.name)["status"] == "DOWN",
+        harness.wait_for(lambda: self.proxy.states()[gone.name] == "DOWN",
                          timeout=10, what="haproxy to mark %s down" % gone.name)
         marked = time.monotonic()
         time.sleep(harness.scaled(2.5))
