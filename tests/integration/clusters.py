@@ -11,12 +11,17 @@ Servername reach both; stop_primary() stops the primary with
 GaleraCluster: three MariaDB Galera nodes (galera-4, rsync SST) on
 127.0.0.11-13; kill() on a node is kill -9, start() again rejoins it.
 
-Haproxy: haproxy in front of servers (TCP or HTTP), each checked every
-200 ms; states() reads what it thinks of them.
+Haproxy: an haproxy in front of backends (web hosts in HTTP mode with an
+HTTP health check, or database nodes in TCP mode), on a free port of
+127.0.0.1, each checked every 200 ms; states() reads what it thinks of them.
+BatchLoad: client threads sending batches of creates and updates through
+whatever is under test, and what they had acknowledged.
 """
+import collections
 import csv
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,77 +39,216 @@ PG_BIN = servers.PG_BIN
 
 
 class Haproxy:
-    """haproxy -db (foreground) on 127.0.0.1 and a free port, in front of
-    BACKENDS, a list of (name, addr, port, options): MODE "tcp" or "http",
-    each server checked every 200 ms (CHECK_LINES: the backend's check,
-    such as "option httpchk GET /health"; none: a TCP connect), down after
-    two failures, up after two successes. EXTRA_BACKEND_LINES go into the
-    backend as they are. A stats socket in its folder answers states()."""
+    """haproxy -f CONF -db (in the foreground) from a config written in a
+    temp dir, with its log (stderr) there too: one frontend on 127.0.0.1 and
+    a free port, one backend "be" over BACKENDS, [(name, addr, port) or
+    (name, addr, port, server options such as "backup")], balanced
+    round robin, each server checked every 200 ms, down after two failures,
+    up after two successes.
 
-    def __init__(self, backends, mode="tcp", check_lines=(), extra_backend_lines=(),
+    CHECK "GET /path": an HTTP check (option httpchk, a 200 expected); None:
+    a TCP connect.  EXTRA_BACKEND_LINES go into the backend as they are
+    (e.g. "option mysql-check user NAME" in place of the TCP connect).
+    mode "http": a log line per request (requests()); a request whose
+    connection failed goes to another server (retries 3, option redispatch
+    1, retry-on conn-failure: it never reached a server, so any request may
+    be sent again).  mode "tcp": a server marked down has its sessions shut
+    (a client on a dead node would wait for its timeout otherwise).
+    stats(), server(name) and states() read the runtime API's "show stat"
+    (a unix socket in the temp dir).  Stopped by its PID."""
+
+    def __init__(self, backends, mode="http", check=None, extra_backend_lines=(),
                  timeout_s=120):
+        self.exe = harness.which("haproxy")
         self.dir = tempfile.mkdtemp(prefix="eb-haproxy-")
-        self.port = harness.free_port()
-        self.stats = os.path.join(self.dir, "stats.sock")
         self.conf = os.path.join(self.dir, "haproxy.cfg")
-        lines = ["global", "    stats socket %s mode 600 level admin" % self.stats,
-                 "    log stderr format short local0 info",
-                 "defaults", "    mode %s" % mode, "    log global",
-                 "    timeout connect 2s", "    timeout client %ds" % timeout_s,
-                 "    timeout server %ds" % timeout_s,
-                 "frontend in", "    bind 127.0.0.1:%d" % self.port,
-                 "    default_backend servers",
-                 "backend servers"]
-        lines += ["    " + line for line in list(check_lines) + list(extra_backend_lines)]
-        lines += ["    default-server inter 200ms fall 2 rise 2 on-marked-down shutdown-sessions"]
-        lines += ["    server %s %s:%d check %s" % (name, addr, port, options)
-                  for name, addr, port, options in backends]
+        self.log_path = os.path.join(self.dir, "haproxy.log")
+        self.socket = os.path.join(self.dir, "admin.sock")
+        self.port = harness.free_port()
+        self.proc = None
+        lines = ["global",
+                 "    log stderr format raw local0 info",
+                 "    stats socket %s mode 600 level admin" % self.socket,
+                 "    maxconn 512",
+                 "defaults",
+                 "    mode %s" % mode,
+                 "    log global",
+                 "    option %slog" % mode,
+                 "    timeout connect 2s",
+                 "    timeout client %ds" % harness.scaled(timeout_s),
+                 "    timeout server %ds" % harness.scaled(timeout_s),
+                 "    timeout check %ds" % harness.scaled(2)]
+        server_options = "inter 200ms fall 2 rise 2"
+        if mode == "http":
+            lines += ["    retries 3", "    option redispatch 1", "    retry-on conn-failure"]
+        else:
+            server_options += " on-marked-down shutdown-sessions"
+        lines += ["frontend fe",
+                  "    bind 127.0.0.1:%d" % self.port,
+                  "    default_backend be",
+                  "backend be",
+                  "    balance roundrobin"]
+        if check is not None:
+            lines += ["    option httpchk %s" % check, "    http-check expect status 200"]
+        lines += ["    " + line for line in extra_backend_lines]
+        lines.append("    default-server " + server_options)
+        for backend in backends:
+            name, addr, port, options = (tuple(backend) + ("",))[:4]
+            lines.append(("    server %s %s:%d check %s" % (name, addr, port, options)).rstrip())
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self.proc = None
         harness.stop_at_exit(self, "cleanup")
 
     def start(self):
-        with open(os.path.join(self.dir, "haproxy.log"), "ab") as log:
-            self.proc = subprocess.Popen([harness.which("haproxy"), "-db", "-f", self.conf],
+        """Check the config (haproxy -c), start, and wait for the listener;
+        returns self."""
+        t = subprocess.run([self.exe, "-c", "-f", self.conf], capture_output=True, text=True)
+        if t.returncode != 0:
+            raise servers.ServerError("haproxy -c refuses the config:\n%s%s"
+                                      % (t.stdout, t.stderr))
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([self.exe, "-f", self.conf, "-db"],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         harness.wait_listening(self.port, self.proc)
+        if self.proc.poll() is not None:
+            raise servers.ServerExited("haproxy exited with %s at start-up:\n%s"
+                                       % (self.proc.returncode, self.log()))
         return self
 
-    def states(self):
-        """Each server's state as haproxy sees it: {"n1": "UP", ...}."""
+    def stats(self):
+        """The runtime API's "show stat": a dict per proxy and server (the
+        CSV's columns: pxname, svname, status, check_status, stot, ...)."""
         with socket.socket(socket.AF_UNIX) as s:
-            s.connect(self.stats)
+            s.settimeout(harness.scaled(10))
+            s.connect(self.socket)
             s.sendall(b"show stat\n")
-            out = b""
+            data = b""
             while True:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
-                out += chunk
-        rows = list(csv.reader(io.StringIO(out.decode().lstrip("# "))))
-        head = rows[0]
-        return {r[1]: r[head.index("status")].split()[0] for r in rows[1:]
-                if len(r) == len(head) and r[0] == "servers" and r[1] != "BACKEND"}
+                data += chunk
+        text = data.decode("utf-8", "replace").lstrip("# ")
+        return list(csv.DictReader(io.StringIO(text)))
+
+    def server(self, name):
+        """The stats row of server NAME of the backend."""
+        return next(r for r in self.stats() if r["pxname"] == "be" and r["svname"] == name)
+
+    def states(self):
+        """Each server's state as haproxy sees it: {"n1": "UP", ...} (the
+        state alone, without a "1/2" of a change under way)."""
+        return {r["svname"]: r["status"].split()[0] for r in self.stats()
+                if r["pxname"] == "be" and r["svname"] != "BACKEND"}
 
     def log(self):
-        with open(os.path.join(self.dir, "haproxy.log"), errors="replace") as f:
-            return f.read()
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def requests(self):
+        """mode http: each request's log line (option httplog) as a dict of
+        its server, status (-1: no answer) and termination state ("----"
+        when it ended normally)."""
+        return [m.groupdict() for m in re.finditer(
+            r"(?m)^\S+ \[[^]]+\] fe be/(?P<server>\S+) \S+ (?P<status>-?\d+) \S+ \S+ \S+ "
+            r"(?P<flags>\S{4}) ", self.log())]
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        """SIGTERM by PID (haproxy stops at once), SIGKILL if it lingers."""
+        if self.proc is not None:
+            harness.stop_process(self.proc)
 
     def cleanup(self):
+        """Stop, and remove the temp dir."""
         self.stop()
         harness.forget_at_exit(self)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class BatchLoad:
+    """CLIENTS threads, each sending batches until stop(): client c sends
+    BATCH ids of its own a round, cycling through IDS of them (c * 10000 +
+    k), so later rounds update what earlier ones created, with the subject
+    "c<c> n<round>".
+    send(batch) returns the Response (None: no answer); an answer that
+    again(r) says to send again is sent again, as a client does; every
+    other answer must be a 207 with 200 or 201 for each item, in order.
+
+    answers: an Answer for every request (small: the responses themselves,
+    kept, would make Python's garbage collector stop the clients for a
+    tenth of a second and more, which the tests would take for gaps);
+    acked: id -> the subject of the last 207 that acknowledged it;
+    errors: what went wrong in a client (it stops)."""
+
+    # status None: no answer; activity: the program's activityID, if any
+    Answer = collections.namedtuple("Answer", "sent answered status headers activity")
+
+    def __init__(self, send, again, clients, batch, ids):
+        self.send, self.again = send, again
+        self.batch, self.ids = batch, ids
+        self.answers, self.acked, self.errors = [], {}, []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._client, args=(c,), daemon=True)
+                        for c in range(clients)]
+
+    def _client(self, c):
+        n = 0
+        try:
+            while not self.stopping.is_set():
+                ids = [c * 10000 + (n * self.batch + k) % self.ids for k in range(self.batch)]
+                subject = "c%d n%d" % (c, n)
+                batch = [harness.event(i, subject=subject) for i in ids]
+                while True:
+                    sent = time.monotonic()
+                    r = self.send(batch)
+                    a = self.Answer(sent, time.monotonic(), r and r.status, r and r.headers,
+                                    r and isinstance(r.json, dict)
+                                    and (r.json.get("debug") or {}).get("activityID"))
+                    with self.lock:
+                        self.answers.append(a)
+                    if not self.again(r):
+                        break
+                got = [(d["id"][0]["value"], d["status"]) for d in r.json["data"]] \
+                    if r.status == 207 else None
+                if got is None or [g[0] for g in got] != ids or \
+                        any(s not in (200, 201) for _, s in got):
+                    raise AssertionError("not a 207 for each item: %r" % r)
+                with self.lock:
+                    for i in ids:
+                        self.acked[i] = subject
+                n += 1
+        except Exception as e:  # reported in the main thread
+            self.errors.append("client %d: %r" % (c, e))
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self, case):
+        """Stop the clients after their batch in hand is acknowledged; fails
+        CASE (a TestCase) if one hangs or went wrong."""
+        self.stopping.set()
+        for t in self.threads:
+            t.join(harness.scaled(180))
+        case.assertFalse(any(t.is_alive() for t in self.threads), "a client hangs")
+        case.assertEqual(self.errors, [])
+
+    def ack_times(self):
+        return sorted(a.answered for a in self.answers if a.status == 207)
+
+    def assert_stored(self, case, stored):
+        """STORED ({id: subject}, the database after the run) holds every
+        acknowledged item with the subject of its last 207, and no other."""
+        missing = sorted(i for i in self.acked if i not in stored)
+        differ = sorted(i for i in self.acked if i in stored and stored[i] != self.acked[i])
+        case.assertEqual(missing, [], "acknowledged items missing")
+        case.assertEqual(differ, [], "acknowledged items with another value")
+        case.assertEqual(set(stored), set(self.acked))
 
 
 class PgNode(servers.PostgresServer):
