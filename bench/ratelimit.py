@@ -39,18 +39,19 @@ from harness import API_KEY, Sandbox, event, pid_alive, wait_for  # noqa: E402
 from webservers import Lighttpd  # noqa: E402
 
 
-def env_num(name, default, conv=float):
-    v = os.environ.get(name, "").strip()
-    return conv(v) if v else default
+def setting(name, default):
+    """BENCH_<name> from the environment, of default's type; else default."""
+    v = os.environ.get("BENCH_" + name, "").strip()
+    return type(default)(v) if v else default
 
 
-SECONDS = env_num("BENCH_SECONDS", 10.0)
-RUNS = env_num("BENCH_RUNS", 5, int)
-CONNS = env_num("BENCH_CONNECTIONS", 4, int)
-STRACE_SECONDS = env_num("BENCH_STRACE_SECONDS", 3.0)
+SECONDS = setting("SECONDS", 10.0)
+RUNS = setting("RUNS", 5)
+CONNS = setting("CONNECTIONS", 4)
+STRACE_SECONDS = setting("STRACE_SECONDS", 3.0)
+CALLGRIND = [int(n) for n in setting("CALLGRIND", "200 1200").split()]
 # perf's syscall tracepoints (perf_event_paranoid permitting), else strace
 PERF = os.environ.get("BENCH_PERF", shutil.which("perf") or "") or None
-CALLGRIND = [int(n) for n in os.environ.get("BENCH_CALLGRIND", "200 1200").split()]
 WORKERS = 2
 IDS_PER_CONN = 2000
 LIMIT = 1000000  # rate_per_second and rate_burst of B: nothing is refused
