@@ -112,18 +112,21 @@ class Variant:
         self.server.request([])  # a first request: the workers are up
 
     def stop(self):
-        """lighttpd, then its workers, by PID."""
-        workers = self.workers() if self.server else []
-        self.sb.stop_processes()
+        """lighttpd, then its workers (under callgrind too), by PID."""
+        if self.server is None:
+            return
+        workers = self.workers()
+        self.server.stop()
         for pid in workers:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not any(pid_alive(p) for p in workers), timeout=120,
                  what="the workers to exit")
-        self.sb.procs = []
         self.server = None
 
     def workers(self):
+        """lighttpd's children: the workers, whatever they run under
+        (webservers' own list knows the program and memcheck only)."""
         pid = self.server.proc.pid
         try:
             with open("/proc/%d/task/%d/children" % (pid, pid)) as f:

@@ -246,10 +246,11 @@ class WebServer:
     run_user = None          # the user the program runs as (None: as we are)
     prefix = PREFIX          # the URL of a request() that names no path
 
-    def __init__(self, sb, name=None):
+    def __init__(self, sb, name=None, program=None):
         """A folder of the server's own in sb: sb.dir/NAME (the class's name
         by default), NAME-2 and so on when a server of that name came
-        first."""
+        first.  PROGRAM, when given, is what the server runs instead of the
+        built program (as we are: a profiler's wrapper, for bench/)."""
         self.sb = sb
         base = os.path.join(sb.dir, name or self.name)
         self.dir, n = base, 1
@@ -265,7 +266,10 @@ class WebServer:
         self.seen_workers = set()
         harness.stop_at_exit(self, "stop")
         self.stderr_path = os.path.join(self.dir, "server-stderr.log")
-        if self.run_user is not None and os.geteuid() == 0:
+        if program is not None:
+            self.run_user = None
+            self.program = program
+        elif self.run_user is not None and os.geteuid() == 0:
             self.program = program_for(sb, self.run_user)
             give_to(self.run_user, sb.dir)
         else:
@@ -512,9 +516,7 @@ class Lighttpd(WebServer):
                  program=None):
         self.run_user = run_user
         self.prefix = prefix
-        super().__init__(sb, name)
-        if program is not None:  # what the workers run instead (a profiler's wrapper)
-            self.program = program
+        super().__init__(sb, name, program)
         self.errorlog = os.path.join(self.dir, "error.log")
         docroot = os.path.join(self.dir, "htdocs")
         os.makedirs(docroot)
