@@ -142,17 +142,12 @@ class GaleraUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase):
         if not clusters.galera_available() or harness.which("lighttpd") is None:
             raise unittest.SkipTest("MariaDB, galera-4, rsync, Connector/ODBC or lighttpd "
                                     "not installed")
-        # a second try: mariadb-install-db was seen to crash once while
-        # making a node, and a node's start races for its free ports
-        for attempt in (1, 2):
-            cls.cluster = clusters.GaleraCluster()
-            try:
-                cls.cluster.start()
-                return
-            except Exception:
-                cls.cluster.cleanup()
-                if attempt == 2:
-                    raise
+        cls.cluster = clusters.GaleraCluster()
+        try:
+            cls.cluster.start()
+        except BaseException:
+            cls.cluster.cleanup()
+            raise
 
     @classmethod
     def tearDownClass(cls):
