@@ -330,15 +330,23 @@ class MariaDBServer(_Server):
         # the admin is the OS user, by unix_socket authentication over the
         # socket in our directory; nobody can log in over TCP but APP_USER
         self.admin = "root" if self.root else getpass.getuser()
+        # a temp folder of its own: servers made at once in the shared /tmp
+        # were seen to remove each other's temporary tables
+        self.tmp = os.path.join(self.dir, "tmp")
+        os.mkdir(self.tmp)
+        if self.root:
+            pw = pwd.getpwnam(self.owner)
+            os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
         self._run([harness.which("mariadb-install-db"), "--no-defaults",
                    "--user=" + (self.owner if self.root else self.admin),
                    "--datadir=" + self.data, "--skip-test-db", "--skip-name-resolve",
-                   "--auth-root-authentication-method=socket"])
+                   "--auth-root-authentication-method=socket", "--tmpdir=" + self.tmp])
 
     def _server_argv(self):
         argv = [harness.which("mariadbd"), "--no-defaults",
                 "--datadir=" + self.data, "--bind-address=127.0.0.1", "--port=%d" % self.port,
                 "--socket=" + self.socket, "--pid-file=" + os.path.join(self.dir, "mysqld.pid"),
+                "--tmpdir=" + self.tmp,
                 "--log-error=" + os.path.join(self.dir, "error.log"),
                 "--skip-log-bin", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0",
                 "--innodb-doublewrite=0", "--innodb-buffer-pool-size=64M",
