@@ -120,15 +120,13 @@ conn_status(const struct db_conn *c)
 {
 	const struct dialect *d = c->dialect ? c->dialect : c->known;
 
-	if (dialect_login_refused(c->err.text))
-		return DB_UNAVAILABLE;
 	if (d == NULL) /* never connected: judged as any dialect would */
-		return dialect_lost_anywhere(c->err.state, c->err.native) ? DB_LOST
-									  : DB_UNAVAILABLE;
-	if (dialect_too_large(d, c->err.text))
-		return DB_TOO_LARGE;
-	switch (dialect_error_scope(d, c->err.state, c->err.native)) {
+		return dialect_lost_anywhere(c->err.state, c->err.native, c->err.text)
+			       ? DB_LOST
+			       : DB_UNAVAILABLE;
+	switch (dialect_error_scope(d, c->err.state, c->err.native, c->err.text)) {
 	case ERR_FATAL: return DB_UNAVAILABLE;
+	case ERR_TOO_LARGE: return DB_TOO_LARGE;
 	case ERR_LOST: return DB_LOST;
 	case ERR_CONFLICT: return DB_CONFLICT;
 	case ERR_ITEM: break;

@@ -207,28 +207,6 @@ native_in(const int *list, long native)
 	return false;
 }
 
-enum error_scope
-dialect_error_scope(const struct dialect *d, const char *sqlstate, long native)
-{
-	native &= d->native_mask;
-	if (state_in(d->conflict_sqlstates, sqlstate) || native_in(d->conflict_natives, native))
-		return ERR_CONFLICT;
-	if (state_in(d->lost_sqlstates, sqlstate) || native_in(d->lost_natives, native))
-		return ERR_LOST;
-	if (state_in(d->fatal_sqlstates, sqlstate) || native_in(d->fatal_natives, native))
-		return ERR_FATAL;
-	return ERR_ITEM;
-}
-
-bool
-dialect_lost_anywhere(const char *sqlstate, long native)
-{
-	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++)
-		if (dialect_error_scope(&dialects[i], sqlstate, native) == ERR_LOST)
-			return true;
-	return false;
-}
-
 /* What servers say, inside the driver's 08001, when they refuse the login
  * itself: no failover mends that (MariaDB says 1045 / 28000 on its own) */
 static const char *const login_refused[] = {
@@ -239,22 +217,37 @@ static const char *const login_refused[] = {
 	NULL,
 };
 
-bool
-dialect_login_refused(const char *text)
+static bool
+text_has(const char *const *list, const char *text)
 {
-	for (const char *const *t = login_refused; *t; t++)
+	for (const char *const *t = list; t != NULL && *t; t++)
 		if (strstr(text, *t) != NULL)
 			return true;
 	return false;
 }
 
-bool
-dialect_too_large(const struct dialect *d, const char *text)
+enum error_scope
+dialect_error_scope(const struct dialect *d, const char *sqlstate, long native, const char *text)
 {
-	if (d->too_large == NULL)
-		return false;
-	for (const char *const *t = d->too_large; *t; t++)
-		if (strncmp(text, *t, strlen(*t)) == 0)
+	native &= d->native_mask;
+	if (text_has(login_refused, text))
+		return ERR_FATAL;
+	if (text_has(d->too_large, text))
+		return ERR_TOO_LARGE;
+	if (state_in(d->conflict_sqlstates, sqlstate) || native_in(d->conflict_natives, native))
+		return ERR_CONFLICT;
+	if (state_in(d->lost_sqlstates, sqlstate) || native_in(d->lost_natives, native))
+		return ERR_LOST;
+	if (state_in(d->fatal_sqlstates, sqlstate) || native_in(d->fatal_natives, native))
+		return ERR_FATAL;
+	return ERR_ITEM;
+}
+
+bool
+dialect_lost_anywhere(const char *sqlstate, long native, const char *text)
+{
+	for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++)
+		if (dialect_error_scope(&dialects[i], sqlstate, native, text) == ERR_LOST)
 			return true;
 	return false;
 }

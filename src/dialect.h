@@ -47,7 +47,11 @@ enum error_scope {
 	 * now (a standby, a Galera node not ready): run the batch again on a
 	 * new connection, for as long as failover_seconds allows */
 	ERR_LOST,
-	ERR_FATAL, /* lock timeout, disk, resources: 503, nothing applied */
+	/* lock timeout, disk, resources, a login refused: 503, nothing applied */
+	ERR_FATAL,
+	/* larger than the server takes in one transaction: no run of the same
+	 * batch can succeed (413) */
+	ERR_TOO_LARGE,
 };
 
 struct dialect {
@@ -82,9 +86,9 @@ struct dialect {
 	const int *fatal_natives; /* driver native codes, 0-terminated */
 	const int *conflict_natives;
 	const int *lost_natives;
-	/* the starts of messages that say the transaction grew larger than
-	 * the server takes (Galera's wsrep_max_ws_size and _rows): no run
-	 * of the same batch can succeed, NULL-terminated */
+	/* words of messages that say the transaction grew larger than the
+	 * server takes (Galera's wsrep_max_ws_size and _rows), NULL-terminated;
+	 * NULL: none */
 	const char *const *too_large;
 	int native_mask; /* applied to the native code before matching */
 	/* How a commit whose answer was lost is found out (SPEC §13): */
@@ -115,19 +119,14 @@ struct dialect {
 /* The dialect whose dbms_prefix matches dbms_name, or NULL. */
 const struct dialect *dialect_find(const char *dbms_name);
 
-/* What an error with this SQLSTATE and native code means for the batch. */
-enum error_scope dialect_error_scope(const struct dialect *d, const char *sqlstate, long native);
+/* What an error with this SQLSTATE, native code and server message means
+ * for the batch. */
+enum error_scope dialect_error_scope(const struct dialect *d, const char *sqlstate, long native,
+				     const char *text);
 
 /* Whether any dialect takes this error for a failover (ERR_LOST): for a
  * connect that failed before the dialect was known. */
-bool dialect_lost_anywhere(const char *sqlstate, long native);
-
-/* Whether a failed connect's message says the server refused the login
- * (a password, an access rule): then it is no failover. */
-bool dialect_login_refused(const char *text);
-
-/* Whether the server's message text says the transaction is too large. */
-bool dialect_too_large(const struct dialect *d, const char *text);
+bool dialect_lost_anywhere(const char *sqlstate, long native, const char *text);
 
 /* The parameter marker for a field of type t. */
 const char *dialect_placeholder(const struct dialect *d, enum event_type t);
