@@ -172,8 +172,8 @@ class BatchLoad:
     """CLIENTS threads, each sending batches until stop(): client c sends
     BATCH ids of its own a round, cycling through IDS of them (c * 10000 +
     k), so later rounds update what earlier ones created, with the subject
-    "c<c> n<round>".
-    send(batch) returns the Response (None: no answer); an answer that
+    "c<c> n<round>"; or, given pick, the ids pick(c, round) returns.
+    send(c, batch) returns the Response (None: no answer); an answer that
     again(r) says to send again is sent again, as a client does; every
     other answer must be a 207 with 200 or 201 for each item, in order.
 
@@ -181,15 +181,20 @@ class BatchLoad:
     kept, would make Python's garbage collector stop the clients for a
     tenth of a second and more, which the tests would take for gaps);
     acked: id -> the subject of the last 207 that acknowledged it;
+    writes: id -> [(sent, answered, subject)] of every 207 that did;
+    created: id -> how many 207s said 201 for it;
     errors: what went wrong in a client (it stops)."""
 
     # status None: no answer; activity: the program's activityID, if any
     Answer = collections.namedtuple("Answer", "sent answered status headers activity")
 
-    def __init__(self, send, again, clients, batch, ids):
+    def __init__(self, send, again, clients, batch, ids, pick=None):
         self.send, self.again = send, again
         self.batch, self.ids = batch, ids
+        self.pick = pick or (lambda c, n: [c * 10000 + (n * batch + k) % ids
+                                           for k in range(batch)])
         self.answers, self.acked, self.errors = [], {}, []
+        self.writes, self.created = {}, {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._client, args=(c,), daemon=True)
@@ -199,12 +204,12 @@ class BatchLoad:
         n = 0
         try:
             while not self.stopping.is_set():
-                ids = [c * 10000 + (n * self.batch + k) % self.ids for k in range(self.batch)]
+                ids = self.pick(c, n)
                 subject = "c%d n%d" % (c, n)
                 batch = [harness.event(i, subject=subject) for i in ids]
                 while True:
                     sent = time.monotonic()
-                    r = self.send(batch)
+                    r = self.send(c, batch)
                     a = self.Answer(sent, time.monotonic(), r and r.status, r and r.headers,
                                     r and isinstance(r.json, dict)
                                     and (r.json.get("debug") or {}).get("activityID"))
@@ -218,8 +223,10 @@ class BatchLoad:
                         any(s not in (200, 201) for _, s in got):
                     raise AssertionError("not a 207 for each item: %r" % r)
                 with self.lock:
-                    for i in ids:
+                    for i, s in got:
                         self.acked[i] = subject
+                        self.writes.setdefault(i, []).append((sent, a.answered, subject))
+                        self.created[i] = self.created.get(i, 0) + (s == 201)
                 n += 1
         except Exception as e:  # reported in the main thread
             self.errors.append("client %d: %r" % (c, e))

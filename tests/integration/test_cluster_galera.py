@@ -19,7 +19,6 @@ node; the killed node rejoins and holds the same rows."""
 import os
 import random
 import sys
-import threading
 import time
 import unittest
 
@@ -32,106 +31,71 @@ CLIENTS, BATCH, HOT = 6, 20, 60
 FAILOVER_SECONDS = 20
 
 
-class Load:
-    """Clients that send batches of hot ids to servers (each client to one)
-    until stopped, and what they were told."""
+def hot_ids(c, n):
+    """Client c's round n: BATCH of the HOT ids, the same ids from every side."""
+    return random.Random(c * 100003 + n).sample(range(1, HOT + 1), BATCH)
 
-    def __init__(self, test, servers, ids):
-        self.test = test
-        self.servers = servers
-        self.ids = ids
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.answers = []     # (time, status, retry-after)
-        self.writes = {}      # id -> [(sent, acknowledged, subject)] of its 207s
-        self.created = {}     # id -> 201s over the run
-        self.errors = []
 
-    def client(self, c):
-        server = self.servers[c % len(self.servers)]
-        rnd = random.Random(c)
-        n = 0
-        try:
-            while not self.stop.is_set():
-                ids = rnd.sample(self.ids, BATCH)
-                subject = "c%d n%d" % (c, n)
-                batch = [harness.event(i, subject=subject) for i in ids]
-                while True:
-                    sent = time.monotonic()
-                    r = server.request(batch, timeout=120)
-                    with self.lock:
-                        self.answers.append((time.monotonic(), r.status,
-                                             r.headers.get("retry-after")))
-                    if r.status != 503:
-                        break
-                    self.test.assertNotIn("cannot be known", r.raw.decode(errors="replace"))
-                acked = time.monotonic()
-                self.test.assertEqual(r.status, 207, r)
-                got = [(d["id"][0]["value"], d["status"]) for d in r.json["data"]]
-                self.test.assertEqual([g[0] for g in got], ids)
-                self.test.assertTrue(all(s in (200, 201) for _, s in got), got)
-                with self.lock:
-                    for i, s in got:
-                        self.writes.setdefault(i, []).append((sent, acked, subject))
-                        if s == 201:
-                            self.created[i] = self.created.get(i, 0) + 1
-                n += 1
-        except Exception as e:  # reported in the main thread
-            self.errors.append("client %d: %r" % (c, e))
+class Load(clusters.BatchLoad):
+    """CLIENTS sending batches of hot ids, client c to servers[c % len]; a
+    503 is sent again, and none may say that a commit's outcome is unknown
+    (each id's one 201 depends on it)."""
 
-    def run(self, during, seconds):
+    def __init__(self, servers):
+        self.unknown = []
+        super().__init__(lambda c, batch: servers[c % len(servers)].request(batch, timeout=120),
+                         self._again, CLIENTS, BATCH, HOT, pick=hot_ids)
+
+    def _again(self, r):
+        if r.status == 503 and "cannot be known" in r.raw.decode(errors="replace"):
+            self.unknown.append(r)
+        return r.status == 503
+
+    def run(self, case, during, seconds):
         """Run the clients; call during() after a while; stop seconds later."""
-        threads = [threading.Thread(target=self.client, args=(c,), daemon=True)
-                   for c in range(CLIENTS)]
-        for t in threads:
-            t.start()
+        self.start()
         time.sleep(harness.scaled(2))
-        self.before = sum(1 for _, s, _ in self.answers if s == 207)
+        before = len(self.ack_times())
         self.event_at = time.monotonic()
         during()
         time.sleep(harness.scaled(seconds))
-        self.stop.set()
-        for t in threads:
-            t.join(harness.scaled(180))
-        self.test.assertFalse(any(t.is_alive() for t in threads), "a client hangs")
-        self.test.assertEqual(self.errors, [])
-        self.test.assertGreater(self.before, 0, "no batch acknowledged before the kill")
-        self.test.assertTrue([t for t, s, _ in self.answers if s == 207 and t > self.event_at],
-                             "no batch acknowledged after the kill")
+        self.stop(case)
+        case.assertGreater(before, 0, "no batch acknowledged before the kill")
+        case.assertTrue([t for t in self.ack_times() if t > self.event_at],
+                        "no batch acknowledged after the kill")
 
     def report(self, what, log):
-        acks = sorted(t for t, s, _ in self.answers if s == 207)
+        acks = self.ack_times()
         gap = max(b - a for a, b in zip(acks, acks[1:]) if b > self.event_at)
         print("# %s: %d answers, %d of them 503; %d conflicts run again, %d failovers, "
               "%d lost commits found out; the longest time without a 207 after the kill %.2f s"
-              % (what, len(self.answers), sum(1 for _, s, _ in self.answers if s == 503),
+              % (what, len(self.answers), sum(1 for a in self.answers if a.status == 503),
                  log.count("deadlock or serialization failure"),
                  log.count("trying again in") - log.count("conflicted again"),
                  log.count("the lost commit's outcome: "),
                  gap))
         return gap
 
-    def check_answers(self):
-        for _, status, retry_after in self.answers:
-            self.test.assertIn(status, (207, 503))
-            if status == 503:
-                self.test.assertRegex(retry_after or "", r"\A[1-9][0-9]*\Z")
-        self.test.assertEqual(sorted(self.created), sorted(self.writes),
-                              "an id was acknowledged but never created")
+    def check_answers(self, case):
+        for a in self.answers:
+            case.assertIn(a.status, (207, 503))
+            if a.status == 503:
+                case.assertRegex(a.headers.get("retry-after") or "", r"\A[1-9][0-9]*\Z")
+        case.assertEqual(self.unknown, [], "a commit's outcome was unknown")
         twice = {i: n for i, n in self.created.items() if n != 1}
-        self.test.assertEqual(twice, {}, "ids created more than once")
+        case.assertEqual(twice, {}, "ids created other than once")
 
-    def check_rows(self, node):
+    def check_rows(self, case, node):
         """Each acknowledged id holds the subject of a 207 whose batch no
         batch sent after that 207 overwrote (a later one must win)."""
         rows = {int(i): s for i, s in node.query("SELECT Event_ID, Subject FROM Event")}
-        self.test.assertEqual(sorted(rows), sorted(self.writes), node.name)
+        case.assertEqual(sorted(rows), sorted(self.writes), node.name)
         wrong = []
         for i, writes in self.writes.items():
             mine = [w for w in writes if w[2] == rows[i]]
             if not mine or any(w[0] > mine[0][1] for w in writes):
                 wrong.append((i, rows[i], sorted(writes)[-3:]))
-        self.test.assertEqual(wrong, [], "%s holds a value a later batch overwrote" % node.name)
+        case.assertEqual(wrong, [], "%s holds a value a later batch overwrote" % node.name)
         return rows
 
 
@@ -167,8 +131,8 @@ class GaleraUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase):
     def rejoin(self, node, load):
         node.start()
         self.cluster.synced()
-        rows = load.check_rows(self.cluster.nodes[0])
-        self.assertEqual(load.check_rows(node), rows)
+        rows = load.check_rows(self, self.cluster.nodes[0])
+        self.assertEqual(load.check_rows(self, node), rows)
 
     def test_through_haproxy_with_the_node_in_use_killed(self):
         n1, n2, n3 = self.cluster.nodes
@@ -180,12 +144,12 @@ class GaleraUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase):
         proxy.start()
         lt = self.instance(self.cluster.odbc(n1, Server="127.0.0.1", Port=str(proxy.port)),
                            max_procs=3)
-        load = Load(self, [lt], list(range(1, HOT + 1)))
-        load.run(n1.kill, 4)
+        load = Load([lt])
+        load.run(self, n1.kill, 4)
         self.assertEqual(proxy.states()["n1"], "DOWN")
-        load.check_answers()
+        load.check_answers(self)
         for node in (n2, n3):
-            load.check_rows(node)
+            load.check_rows(self, node)
         log = lt.log()
         gap = load.report("through haproxy, the node in use killed", log)
         self.assert_no_sanitizer(log)
@@ -197,11 +161,11 @@ class GaleraUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase):
         n1, n2, n3 = self.cluster.nodes
         a = self.instance(self.cluster.odbc(n1))
         b = self.instance(self.cluster.odbc(n2))
-        load = Load(self, [a, b], list(range(1, HOT + 1)))
-        load.run(n3.kill, 3)
-        load.check_answers()
+        load = Load([a, b])
+        load.run(self, n3.kill, 3)
+        load.check_answers(self)
         for node in (n1, n2):
-            load.check_rows(node)
+            load.check_rows(self, node)
         log = a.log() + b.log()
         load.report("two instances, hot ids, n3 killed", log)
         for lt in (a, b):

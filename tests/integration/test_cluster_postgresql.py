@@ -42,7 +42,7 @@ class PostgresqlFailoverUnderLoadTest(harness.EnvelopeChecks, unittest.TestCase)
         lt = webservers.Lighttpd(self.sb, max_procs=3, run_user=None)
         token = {"Authorization": "Bearer " + self.sb.token()}
         # a 503 is sent again, as an integrator does
-        load = clusters.BatchLoad(lambda batch: lt.request(batch, headers=token, timeout=120),
+        load = clusters.BatchLoad(lambda c, batch: lt.request(batch, headers=token, timeout=120),
                                   lambda r: r.status == 503, CLIENTS, BATCH, IDS).start()
         time.sleep(harness.scaled(2))
         before = len(load.acked)

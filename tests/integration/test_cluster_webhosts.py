@@ -76,7 +76,7 @@ class TwoWebHostsBehindHaproxyTest(harness.EnvelopeChecks, unittest.TestCase):
         gone, survivor = self.hosts
         headers = ws.good_headers(self.sb, self.sb.token())
 
-        def send(batch):
+        def send(c, batch):
             try:
                 return ws.http_request(self.proxy.port, batch, headers, timeout=120)
             except ws.BrokenResponse:
