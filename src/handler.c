@@ -33,8 +33,8 @@ struct request {
 	const struct eb_database *db;
 	struct auth_principal who;
 	bool token_sent;
-	struct rl_verdict rate; /* the key's bucket, once the key is known */
-	char rate_headers[160]; /* RateLimit-* (and Retry-After) lines, or "" */
+	struct rl_verdict rate;                   /* the key's bucket, once the key is known */
+	char rate_headers[RATELIMIT_HEADERS_MAX]; /* RateLimit-* (and Retry-After) lines, or "" */
 	char detail[512];
 	struct batch batch; /* every item's result, the valid items' rows */
 	char *response;     /* the 207 body, built before the commit */
@@ -88,7 +88,7 @@ check_caller(struct request *r)
 	if (r->cfg->rate_per_second > 0) {
 		/* row 4a: every later answer carries the bucket's headers */
 		ratelimit_check(r->cfg, key, &r->rate);
-		ratelimit_headers(&r->rate, r->rate_headers, sizeof(r->rate_headers));
+		ratelimit_headers(&r->rate, r->rate_headers);
 		if (r->rate.limited && !r->rate.allowed)
 			return snprintf(r->detail, sizeof(r->detail),
 					"this API key is over its rate limit of %ld requests per "

@@ -1,30 +1,39 @@
 /*
  * ratelimit.c - the token buckets of SPEC §9.
  *
- * Each configured key's bucket is one 32-byte record in a file of its own
- * under rate_state_dir, named by a hash of the key's configured hash.  A
- * check is one read-modify-write of that record under an exclusive flock(2)
- * (the kernel drops it when a process dies, so a crash mid-update wedges
- * nobody; a holder that stopped is waited for 10 ms at most), behind a mutex for the threads of one process (a flock belongs
- * to the open file, which the threads share).  The record is read and
- * written with pread/pwrite, never mapped: a file truncated under a mapping
- * would kill the worker with SIGBUS at its next access.
+ * Each configured key's bucket is one 16-byte record in a file of its own
+ * under rate_state_dir, named by a hash of the key's configured hash, and
+ * mapped MAP_SHARED by every process that checks the key.  A check is one
+ * compare-and-swap of the record's time word: no system call, no lock, so
+ * no holder that dies or stops can wedge anybody, and no update is ever
+ * seen half done.
  *
- * A record that does not check out (a wrong magic or checksum, a short
- * file) is a full bucket, written anew; a file deleted or replaced is
- * noticed by stat(2) within a second and opened again; a file that cannot
- * be opened leaves the process to limit the key alone, in memory.  None of
- * these refuses a good caller: a bucket that went wrong starts full.
+ * A mapping whose file was cut short under it kills a process with SIGBUS
+ * at its next access.  The access is therefore made under a guard: a
+ * SIGBUS handler (installed when a file is mapped) jumps back
+ * out of a guarded access, and the check makes the file whole, maps it
+ * again and takes from it once more; any other SIGBUS goes to the handling
+ * that was there before.  A file found short (once a second) is made whole
+ * again too.
+ *
+ * A record with a wrong magic is a full bucket; a file deleted or replaced
+ * is noticed by stat(2) within a second and mapped again; a file that
+ * cannot be used leaves the process to limit the key alone, in memory.
+ * None of these refuses a good caller: a bucket that went wrong starts full,
+ * and a time word that is garbage is either one a bucket can hold (then it
+ * refills within one interval per missing token) or a full bucket.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,19 +43,23 @@
 #include "log.h"
 #include "ratelimit.h"
 
+/* The record is shared between processes by atomic operations on it:
+ * where 64-bit ones take a lock of the process's own, they would not be. */
+#if !defined(__GCC_ATOMIC_LLONG_LOCK_FREE) || __GCC_ATOMIC_LLONG_LOCK_FREE != 2
+#error "rate limits need lock-free 64-bit atomic operations"
+#endif
+
 #define NS_PER_S 1000000000ULL
 
 /* "EBRL", then the record's version */
-#define RL_MAGIC 0x4542524c00000001ULL
+#define RL_MAGIC 0x4542524c00000002ULL
 
 struct rl_record {
 	uint64_t magic;
-	uint64_t tat;      /* CLOCK_MONOTONIC ns at which the bucket is full */
-	uint64_t interval; /* ns per token when written (for a reader) */
-	uint64_t check;    /* rl_check of the three above */
+	uint64_t tat; /* CLOCK_MONOTONIC ns at which the bucket is full */
 };
 
-/* One key's file, as this process has it open.  A slot is found by the
+/* One key's file, as this process has it mapped.  A slot is found by the
  * key's hash and the folder, and its path made once, when the slot is: the
  * file name is a SHA-256 and ten snprintf calls, nine tenths of a check's
  * instructions when it was made at every check. */
@@ -54,10 +67,10 @@ struct rl_slot {
 	unsigned char key_hash[EB_SHA256_LEN];
 	char *path; /* rate_state_dir "/" ratelimit_file_name(key_hash) */
 	size_t dir_len;
-	int fd; /* -1: not open */
+	struct rl_record *rec; /* the mapping; NULL: none */
 	dev_t dev;
 	ino_t ino;
-	uint64_t checked;   /* when the path was last compared with fd */
+	uint64_t checked;   /* when the path was last compared with rec's file */
 	uint64_t local_tat; /* the bucket while the file cannot be used */
 	bool complained;    /* the file's trouble was logged */
 };
@@ -65,20 +78,6 @@ struct rl_slot {
 static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rl_slot *slots;
 static size_t n_slots;
-
-static uint64_t
-rl_check(const struct rl_record *r)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	uint64_t words[3] = {r->magic, r->tat, r->interval};
-
-	for (int i = 0; i < 3; i++) {
-		h ^= words[i];
-		h *= 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	return h;
-}
 
 static long
 ceil_seconds(uint64_t ns)
@@ -170,7 +169,6 @@ slot_for(const unsigned char *key_hash, const char *dir)
 	slots = grown;
 	s = &slots[n_slots];
 	memset(s, 0, sizeof(*s));
-	s->fd = -1;
 	s->path = malloc(len);
 	if (s->path == NULL)
 		return NULL;
@@ -181,12 +179,52 @@ slot_for(const unsigned char *key_hash, const char *dir)
 	return s;
 }
 
+/* The guard of an access to a mapping (see the head of the file): where
+ * the SIGBUS handler jumps to, set only while the access runs. */
+static __thread sigjmp_buf *guard_jump;
+static struct sigaction before_guard; /* SIGBUS's handling before ours */
+
 static void
-slot_close(struct rl_slot *s)
+on_sigbus(int sig, siginfo_t *info, void *context)
 {
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
+	sigjmp_buf *jump = guard_jump;
+
+	(void)sig, (void)info, (void)context;
+	if (jump != NULL) {
+		guard_jump = NULL;
+		siglongjmp(*jump, 1);
+	}
+	/* not a guarded access: the old handling, at the fault that comes
+	 * again when this returns */
+	sigaction(SIGBUS, &before_guard, NULL);
+}
+
+/* Make on_sigbus SIGBUS's handler, unless it is: at every mapping, since
+ * whatever set another one since (a test harness, a library) set ours
+ * aside. */
+static void
+install_guard(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGBUS, NULL, &sa) == 0 && (sa.sa_flags & SA_SIGINFO) &&
+	    sa.sa_sigaction == on_sigbus)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	/* SA_NODEFER: the jump leaves the handler without restoring the
+	 * mask, and a SIGBUS blocked at the next fault would kill outright */
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &before_guard);
+}
+
+static void
+slot_unmap(struct rl_slot *s)
+{
+	if (s->rec != NULL)
+		munmap(s->rec, sizeof(*s->rec));
+	s->rec = NULL;
 }
 
 __attribute__((cold)) static void
@@ -200,94 +238,105 @@ complain(struct rl_slot *s, const char *what, int err)
 		s->path, what, strerror(err));
 }
 
-/* Open (or create) the slot's file; false when it cannot be used. */
+/* Map the slot's file, made (or made whole again) when it is missing or
+ * short; false when it cannot be used. */
 static bool
-slot_open(struct rl_slot *s, const char *dir)
+slot_map(struct rl_slot *s, const char *dir)
 {
 	struct stat st;
+	void *rec;
+	int fd;
 
-	slot_close(s);
-	s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (s->fd < 0 && errno == ENOENT && mkdir(dir, 0700) == 0)
-		s->fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (s->fd < 0)
+	slot_unmap(s);
+	fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == ENOENT && mkdir(dir, 0700) == 0)
+		fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
 		return complain(s, "cannot open", errno), false;
-	if (fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		complain(s, "not a regular file", EINVAL);
-		slot_close(s);
+		close(fd);
 		return false;
 	}
+	/* a new file is all zeros: a wrong magic, and a full bucket */
+	if (st.st_size < (off_t)sizeof(struct rl_record) &&
+	    ftruncate(fd, sizeof(struct rl_record)) != 0) {
+		complain(s, "cannot write", errno);
+		close(fd);
+		return false;
+	}
+	install_guard();
+	rec = mmap(NULL, sizeof(struct rl_record), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (rec == MAP_FAILED)
+		return complain(s, "cannot map", errno), false;
+	s->rec = rec;
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 	return true;
 }
 
-/* The slot's file is open and, as of at most a second ago, still the one
- * at its path (not deleted, not replaced), else opened anew.  A stat(2) per
- * request would be a fifth of the check's system calls: a file deleted or
- * replaced is so followed within a second. */
+/* The slot's file is mapped and, as of at most a second ago, still the one
+ * at its path (not deleted, replaced or cut short), else mapped anew.  A
+ * stat(2) per request would be the check's only system call: a file
+ * deleted, replaced or cut short is so followed within a second. */
 static bool
 slot_ready(struct rl_slot *s, const char *dir, uint64_t now)
 {
 	struct stat st;
 
-	if (s->fd >= 0 && now - s->checked < NS_PER_S && now >= s->checked)
+	if (s->rec != NULL && now - s->checked < NS_PER_S && now >= s->checked)
 		return true;
 	s->checked = now;
-	if (s->fd >= 0 && stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+	if (s->rec != NULL && stat(s->path, &st) == 0 && st.st_dev == s->dev &&
+	    st.st_ino == s->ino && st.st_size >= (off_t)sizeof(struct rl_record))
 		return true;
-	return slot_open(s, dir);
+	return slot_map(s, dir);
 }
 
-/* Tries at taking the lock, RL_LOCK_PAUSE_NS apart: the lock is held for
- * microseconds, so 10 ms without it means a holder that is stopped (SIGSTOP,
- * a debugger), and waiting on would stop every worker of the host too. */
-#define RL_LOCK_TRIES 200
-#define RL_LOCK_PAUSE_NS 50000
-
+/* One atomic take from the mapped record; false when its file was cut
+ * short under the mapping (the guard caught the SIGBUS). */
 static bool
-lock_file(int fd)
+shared_take(struct rl_record *rec, uint64_t now, uint64_t interval, long burst,
+	    struct rl_verdict *v)
 {
-	struct timespec pause = {0, RL_LOCK_PAUSE_NS};
+	sigjmp_buf jump;
+	uint64_t magic, seen, want;
 
-	for (int i = 0; i < RL_LOCK_TRIES; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return true;
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return false;
-		nanosleep(&pause, NULL);
-	}
-	errno = ETIMEDOUT;
-	return false;
+	if (sigsetjmp(jump, 0) != 0)
+		return false;
+	guard_jump = &jump;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	magic = __atomic_load_n(&rec->magic, __ATOMIC_RELAXED);
+	seen = __atomic_load_n(&rec->tat, __ATOMIC_RELAXED);
+	if (magic != RL_MAGIC &&
+	    __atomic_compare_exchange_n(&rec->magic, &magic, RL_MAGIC, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED) &&
+	    __atomic_compare_exchange_n(&rec->tat, &seen, 0, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		seen = 0; /* a record made anew: a full bucket */
+	do {
+		want = seen;
+		rl_take(&want, now, interval, burst, v);
+	} while (v->allowed && !__atomic_compare_exchange_n(&rec->tat, &seen, want, true,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	guard_jump = NULL;
+	return true;
 }
 
-/* One locked read-modify-write of the record; false on an I/O error, or
- * when the lock is not to be had. */
+/* A take from the slot's file; false when it cannot be used.  A file cut
+ * short under the mapping is made whole and tried once more, so that the
+ * request still draws from the bucket every process shares. */
 static bool
-file_take(struct rl_slot *s, uint64_t now, uint64_t interval, long burst, struct rl_verdict *v)
+file_take(struct rl_slot *s, const char *dir, uint64_t now, uint64_t interval, long burst,
+	  struct rl_verdict *v)
 {
-	struct rl_record r;
-	ssize_t got;
-	bool valid, ok = true;
-
-	if (!lock_file(s->fd))
-		return complain(s, "cannot lock", errno), false;
-	got = pread(s->fd, &r, sizeof(r), 0);
-	valid = got == (ssize_t)sizeof(r) && r.magic == RL_MAGIC && r.check == rl_check(&r);
-	if (!valid)
-		r.tat = 0; /* a full bucket */
-	rl_take(&r.tat, now, interval, burst, v);
-	if (v->allowed || !valid) {
-		r.magic = RL_MAGIC;
-		r.interval = interval;
-		r.check = rl_check(&r);
-		if (pwrite(s->fd, &r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-			complain(s, "cannot write", errno);
-			ok = false;
-		}
-	}
-	flock(s->fd, LOCK_UN);
-	return ok;
+	if (!slot_ready(s, dir, now))
+		return false;
+	if (shared_take(s->rec, now, interval, burst, v))
+		return true;
+	return slot_map(s, dir) && shared_take(s->rec, now, interval, burst, v);
 }
 
 void
@@ -306,9 +355,8 @@ ratelimit_check_at(const struct eb_config *cfg, size_t key, uint64_t now, struct
 		/* out of memory: let it through rather than refuse it */
 		uint64_t full = 0;
 		rl_take(&full, now, interval, cfg->rate_burst, v);
-	} else if (!slot_ready(s, cfg->rate_state_dir, now) ||
-		   !file_take(s, now, interval, cfg->rate_burst, v)) {
-		slot_close(s);
+	} else if (!file_take(s, cfg->rate_state_dir, now, interval, cfg->rate_burst, v)) {
+		slot_unmap(s);
 		rl_take(&s->local_tat, now, interval, cfg->rate_burst, v);
 	} else {
 		s->complained = false;
@@ -326,23 +374,40 @@ ratelimit_check(const struct eb_config *cfg, size_t key, struct rl_verdict *v)
 	ratelimit_check_at(cfg, key, ratelimit_now(), v);
 }
 
-void
-ratelimit_headers(const struct rl_verdict *v, char *buf, size_t len)
-{
-	int n;
+/* "name: v\r\n" at p; the end of it.  name is a literal. */
+#define PUT_HEADER(p, name, v) put_header((p), "" name ": ", sizeof(name ": ") - 1, (v))
 
-	if (len == 0)
-		return;
-	buf[0] = '\0';
-	if (!v->limited)
-		return;
-	n = snprintf(buf, len,
-		     "RateLimit-Limit: %ld\r\n"
-		     "RateLimit-Remaining: %ld\r\n"
-		     "RateLimit-Reset: %ld\r\n",
-		     v->limit, v->remaining, v->reset_seconds);
-	if (!v->allowed && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, "Retry-After: %ld\r\n", v->retry_after);
+static char *
+put_header(char *p, const char *name, size_t name_len, long v)
+{
+	char digits[24], *d = digits + sizeof(digits);
+	unsigned long u = v < 0 ? 0UL : (unsigned long)v;
+
+	memcpy(p, name, name_len);
+	p += name_len;
+	do
+		*--d = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	memcpy(p, d, (size_t)(digits + sizeof(digits) - d));
+	p += digits + sizeof(digits) - d;
+	*p++ = '\r';
+	*p++ = '\n';
+	return p;
+}
+
+void
+ratelimit_headers(const struct rl_verdict *v, char buf[RATELIMIT_HEADERS_MAX])
+{
+	char *p = buf;
+
+	if (v->limited) {
+		p = PUT_HEADER(p, "RateLimit-Limit", v->limit);
+		p = PUT_HEADER(p, "RateLimit-Remaining", v->remaining);
+		p = PUT_HEADER(p, "RateLimit-Reset", v->reset_seconds);
+		if (!v->allowed)
+			p = PUT_HEADER(p, "Retry-After", v->retry_after);
+	}
+	*p = '\0';
 }
 
 void
@@ -350,7 +415,7 @@ ratelimit_close(void)
 {
 	pthread_mutex_lock(&rl_lock);
 	for (size_t i = 0; i < n_slots; i++) {
-		slot_close(&slots[i]);
+		slot_unmap(&slots[i]);
 		free(slots[i].path);
 	}
 	free(slots);

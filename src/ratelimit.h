@@ -1,6 +1,6 @@
 /*
  * ratelimit.h - a token bucket per API key (SPEC §9), shared by every
- * process of the host through one small file per key.
+ * process of the host through one small mapped file per key.
  *
  * The bucket is kept as GCRA's "theoretical arrival time" (tat): the
  * monotonic instant, in nanoseconds, at which the bucket will be full again.
@@ -52,17 +52,24 @@ void ratelimit_check(const struct eb_config *cfg, size_t key, struct rl_verdict 
 /* CLOCK_MONOTONIC in nanoseconds: one clock for every process of the host. */
 uint64_t ratelimit_now(void);
 
+/* The room ratelimit_headers needs: its four lines with 19 digits each
+ * (LONG_MAX), and the NUL. */
+#define RATELIMIT_HEADERS_MAX                                                                      \
+	(sizeof("RateLimit-Limit: \r\nRateLimit-Remaining: \r\nRateLimit-Reset: \r\n"              \
+		"Retry-After: \r\n") +                                                             \
+	 4 * 19)
+
 /*
  * The RateLimit-Limit, -Remaining and -Reset header lines of v (and
  * Retry-After when refused), each ending in CRLF, into buf; "" when v is
- * not limited.
+ * not limited.  A negative figure is written as 0.
  */
-void ratelimit_headers(const struct rl_verdict *v, char *buf, size_t len);
+void ratelimit_headers(const struct rl_verdict *v, char buf[RATELIMIT_HEADERS_MAX]);
 
 /* The name of key's state file (inside rate_state_dir) into buf. */
 void ratelimit_file_name(const unsigned char key_hash[EB_SHA256_LEN], char *buf, size_t len);
 
-/* Close the state files this process has open. */
+/* Unmap the state files this process has mapped. */
 void ratelimit_close(void);
 
 #endif

@@ -1,15 +1,17 @@
 /*
  * test-ratelimit.c - the token bucket's arithmetic at fixed clocks, and its
- * state file: shared, repaired when corrupt or short, opened again when
- * deleted or replaced, and never a refusal when it cannot be used.
+ * state file: shared exactly by processes at once, repaired when corrupt or
+ * short (cut short under the mapping too), mapped again when deleted or
+ * replaced, and never a refusal when it cannot be used.
  */
 #include "unit.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,20 +172,33 @@ static void
 test_headers(void **state)
 {
 	struct rl_verdict v = {0};
-	char buf[200];
+	char buf[RATELIMIT_HEADERS_MAX];
 
 	(void)state;
-	ratelimit_headers(&v, buf, sizeof(buf));
+	ratelimit_headers(&v, buf);
 	assert_string_equal(buf, "");
 	v = (struct rl_verdict){
 		.limited = true, .allowed = true, .limit = 50, .remaining = 49, .reset_seconds = 1};
-	ratelimit_headers(&v, buf, sizeof(buf));
+	ratelimit_headers(&v, buf);
 	assert_string_equal(buf, "RateLimit-Limit: 50\r\nRateLimit-Remaining: 49\r\n"
 				 "RateLimit-Reset: 1\r\n");
 	v = (struct rl_verdict){.limited = true, .limit = 5, .reset_seconds = 5, .retry_after = 1};
-	ratelimit_headers(&v, buf, sizeof(buf));
+	ratelimit_headers(&v, buf);
 	assert_string_equal(buf, "RateLimit-Limit: 5\r\nRateLimit-Remaining: 0\r\n"
 				 "RateLimit-Reset: 5\r\nRetry-After: 1\r\n");
+	/* the longest there can be fits; a negative figure is 0 */
+	v = (struct rl_verdict){.limited = true,
+				.limit = LONG_MAX,
+				.remaining = LONG_MAX,
+				.reset_seconds = LONG_MAX,
+				.retry_after = LONG_MAX};
+	ratelimit_headers(&v, buf);
+	assert_int_equal(strlen(buf), RATELIMIT_HEADERS_MAX - 1);
+	assert_non_null(strstr(buf, "Retry-After: 9223372036854775807\r\n"));
+	v = (struct rl_verdict){.limited = true, .allowed = true, .limit = 5, .remaining = -3};
+	ratelimit_headers(&v, buf);
+	assert_string_equal(buf, "RateLimit-Limit: 5\r\nRateLimit-Remaining: 0\r\n"
+				 "RateLimit-Reset: 0\r\n");
 }
 
 static void
@@ -233,24 +248,33 @@ test_a_corrupt_or_short_file_is_a_full_bucket(void **state)
 	fresh();
 	assert_int_equal(allowed_at(0, T0, 6), 5);
 	memset(junk, 0xa5, sizeof(junk));
-	write_file(junk, sizeof(junk)); /* while this process has it open */
+	write_file(junk, sizeof(junk)); /* while this process has it mapped */
 	assert_int_equal(allowed_at(0, T0, 6), 5);
 	write_file(junk, 7);
 	assert_int_equal(allowed_at(0, T0, 6), 5);
+	/* found short a second on: made whole again, and full (what lay
+	 * past the end was never in the file) */
+	assert_int_equal(allowed_at(0, T0 + 2 * S, 6), 5);
 	assert_int_equal(stat(path0, &st), 0);
-	assert_int_equal(st.st_size, 32); /* written whole again */
+	assert_int_equal(st.st_size, 16);
+	/* cut to nothing under the mapping: its next access is a SIGBUS,
+	 * caught; the file is made whole at once, and the process lives */
 	write_file("", 0);
-	assert_int_equal(allowed_at(0, T0, 6), 5);
-	/* a flipped bit in the time fails the checksum: full, not stuck */
+	assert_int_equal(allowed_at(0, T0 + 2 * S, 6), 5);
+	assert_int_equal(stat(path0, &st), 0);
+	assert_int_equal(st.st_size, 16);
+	ratelimit_close();
+	assert_int_equal(allowed_at(0, T0 + 2 * S, 1), 0); /* the file holds it */
+	/* a flipped high bit in the time: beyond any bucket, so full, not stuck */
 	{
-		unsigned char rec[32];
+		unsigned char rec[16];
 		int fd = open(path0, O_RDWR);
-		assert_int_equal(pread(fd, rec, 32, 0), 32);
+		assert_int_equal(pread(fd, rec, 16, 0), 16);
 		rec[15] ^= 0x40;
-		assert_int_equal(pwrite(fd, rec, 32, 0), 32);
+		assert_int_equal(pwrite(fd, rec, 16, 0), 16);
 		close(fd);
 	}
-	assert_int_equal(allowed_at(0, T0, 6), 5);
+	assert_int_equal(allowed_at(0, T0 + 2 * S, 6), 5);
 }
 
 static void
@@ -291,22 +315,49 @@ test_an_unusable_file_limits_the_process_alone(void **state)
 	assert_int_equal(allowed_at(0, T0 + S, 6), 5);
 }
 
+/* Processes that check one key at once, each with a mapping of its own,
+ * take exactly the bucket between them: no take is lost or doubled. */
 static void
-test_a_lock_held_too_long_is_not_waited_for(void **state)
+test_processes_at_once_take_exactly_the_bucket(void **state)
 {
-	int fd;
+	enum { PROCS = 4, EACH = 50000 };
+	struct eb_config many = cfg;
+	int fds[2], passed = 0, status;
+	struct rl_verdict v;
+	pid_t kids[PROCS];
 
 	(void)state;
 	fresh();
-	assert_int_equal(allowed_at(0, T0, 6), 5);
-	/* another open file of it holds the lock, as a stopped process would */
-	fd = open(path0, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(flock(fd, LOCK_EX), 0);
-	assert_int_equal(allowed_at(0, T0, 1), 1); /* this process, alone */
-	close(fd);
-	/* the lock is free again: the file's bucket, still drained */
-	assert_int_equal(allowed_at(0, T0, 1), 0);
+	many.rate_burst = PROCS * EACH / 2;
+	assert_int_equal(pipe(fds), 0);
+	for (int k = 0; k < PROCS; k++) {
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0) {
+			int mine = 0;
+
+			ratelimit_close(); /* a mapping of its own */
+			for (int i = 0; i < EACH; i++) {
+				ratelimit_check_at(&many, 0, T0, &v);
+				mine += v.allowed;
+			}
+			_exit(write(fds[1], &mine, sizeof(mine)) == sizeof(mine) ? 0 : 1);
+		}
+	}
+	for (int k = 0; k < PROCS; k++) {
+		int mine;
+
+		assert_int_equal(read(fds[0], &mine, sizeof(mine)), sizeof(mine));
+		assert_in_range(mine, 0, EACH);
+		passed += mine;
+		assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+		assert_int_equal(status, 0);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(passed, many.rate_burst);
+	ratelimit_check_at(&many, 0, T0, &v);
+	assert_false(v.allowed); /* and the file is empty */
 }
 
 static void
@@ -335,7 +386,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_a_corrupt_or_short_file_is_a_full_bucket),
 	cmocka_unit_test(test_a_deleted_or_replaced_file_is_opened_again),
 	cmocka_unit_test(test_an_unusable_file_limits_the_process_alone),
-	cmocka_unit_test(test_a_lock_held_too_long_is_not_waited_for),
+	cmocka_unit_test(test_processes_at_once_take_exactly_the_bucket),
 	cmocka_unit_test(test_a_missing_folder_is_made),
 };
 
