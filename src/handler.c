@@ -27,8 +27,10 @@ struct request {
 	struct db_pool *pool;
 	const struct eb_transport *t;
 	char activity[UUID_TEXT_LEN + 1];
-	char path[HTTP_PATH_MAX + 1];      /* as received: what is judged */
-	char instance[HTTP_PATH_TEXT_MAX]; /* the path as UTF-8 text, for the envelope */
+	/* 8 KiB, out of the struct: zeroing it was a sixth of the instructions
+	 * of a request that stores nothing */
+	char *path;     /* [HTTP_PATH_MAX + 1] as received: what is judged */
+	char *instance; /* [HTTP_PATH_TEXT_MAX] the path as UTF-8 text, for the envelope */
 	const char *method;
 	const struct eb_database *db;
 	struct auth_principal who;
@@ -226,6 +228,8 @@ log_request(const struct request *r, int status, double started)
 {
 	size_t created = 0, updated = 0, failed = 0;
 	const char *method = r->method ? r->method : "-";
+	/* in tenths, as integers: %.1f was a fifth of the line's formatting */
+	long tenths = (long)((util_monotonic_ms() - started) * 10.0 + 0.5);
 
 	for (size_t i = 0; r->batch.results != NULL && i < r->batch.n_items; i++) {
 		created += r->batch.results[i].status == 201;
@@ -233,11 +237,11 @@ log_request(const struct request *r, int status, double started)
 		failed += r->batch.results[i].status >= 400;
 	}
 	/* the database name is logged only once known to be configured */
-	log_msg("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d "
-		"duration_ms=%.1f%s",
-		strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(method) ? method : "?",
-		r->db ? r->db->name : "-", r->batch.n_items, created, updated, failed, status,
-		util_monotonic_ms() - started, r->dry_run ? " dry_run=1" : "");
+	log_last("method=%.16s db=%s items=%zu created=%zu updated=%zu failed=%zu status=%d "
+		 "duration_ms=%ld.%ld%s",
+		 strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(method) ? method : "?",
+		 r->db ? r->db->name : "-", r->batch.n_items, created, updated, failed, status,
+		 tenths / 10, tenths % 10, r->dry_run ? " dry_run=1" : "");
 }
 
 /* SPEC §12: GET or HEAD of the health path, answered from a constant
@@ -259,11 +263,13 @@ serve_health(struct request *r)
 int
 handler_serve(const struct eb_config *cfg, struct db_pool *pool, const struct eb_transport *t)
 {
-	struct request r = {.cfg = cfg, .pool = pool, .t = t};
+	char path[HTTP_PATH_MAX + 1], instance[HTTP_PATH_TEXT_MAX]; /* not zeroed: see r.path */
+	struct request r = {.cfg = cfg, .pool = pool, .t = t, .path = path, .instance = instance};
 	double started = util_monotonic_ms();
 	enum eb_err err;
 	int status;
 
+	path[0] = instance[0] = '\0';
 	r.method = param(&r, "REQUEST_METHOD");
 	if (serve_health(&r))
 		return 200;

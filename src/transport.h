@@ -19,8 +19,10 @@ struct eb_transport {
 	/* Write the whole of buf; false when the client is gone. */
 	bool (*write)(void *ctx, const char *buf, size_t len);
 	/* Where the request's log lines go (FastCGI: its stderr stream, which
-	 * the web server writes to its error log); NULL: the process's stderr. */
-	void (*log)(void *ctx, const char *line);
+	 * the web server writes to its error log); NULL: the process's stderr.
+	 * last: the request's last line, after which its log may be closed
+	 * (FastCGI: the line and the stream's end go out in one record write). */
+	void (*log)(void *ctx, const char *line, bool last);
 	void *ctx;
 };
 

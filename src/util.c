@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +39,49 @@ util_json_alloc_failures(void)
 	return json_alloc_failures;
 }
 
+/* Random bytes for UUIDs, taken from the kernel 16 UUIDs at a time: a
+ * getrandom(2) per request was one in eight of its system calls.  Per
+ * thread; a child of fork() takes new ones, never its parent's. */
+static _Thread_local unsigned char random_pool[16 * 16];
+static _Thread_local size_t random_left;
+static pthread_once_t random_once = PTHREAD_ONCE_INIT;
+
+static void
+random_forget(void)
+{
+	random_left = 0;
+}
+
+static void
+random_watch_fork(void)
+{
+	pthread_atfork(NULL, NULL, random_forget);
+}
+
+static const unsigned char *
+random_16(void)
+{
+	pthread_once(&random_once, random_watch_fork);
+	if (random_left < 16) {
+		size_t got = 0;
+
+		while (got < sizeof(random_pool)) {
+			ssize_t n = getrandom(random_pool + got, sizeof(random_pool) - got, 0);
+			if (n > 0)
+				got += (size_t)n;
+		}
+		random_left = sizeof(random_pool);
+	}
+	random_left -= 16;
+	return random_pool + random_left;
+}
+
 void
 util_uuid4(char out[UUID_TEXT_LEN + 1])
 {
 	unsigned char b[16];
-	size_t got = 0;
 
-	while (got < sizeof(b)) {
-		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-		if (n > 0)
-			got += (size_t)n;
-	}
+	memcpy(b, random_16(), sizeof(b));
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 	/* 8-4-4-4-12 hex digits, by hand: snprintf was a fifth of the work

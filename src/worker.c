@@ -410,6 +410,7 @@ serve_connection(struct worker *w, struct slot *s, FCGX_Request *req, struct con
 {
 	slot_set(s, c.fd, WORKER_IO_READ, c.deadline);
 	for (;;) {
+		struct transport_fcgi f;
 		struct eb_transport t;
 		bool kept;
 
@@ -427,7 +428,7 @@ serve_connection(struct worker *w, struct slot *s, FCGX_Request *req, struct con
 			break;
 		}
 		worker_io(WORKER_IO_NONE);
-		transport_fcgi_init(&t, req);
+		transport_fcgi_init(&t, &f, req);
 		handler_serve(w->cfg, w->pool, &t);
 		if (slot_cut(s))
 			log_msg("closed a connection whose request stalled for %d s "

@@ -621,6 +621,25 @@ class HostileInputTest(FcgiCase):
         self.assertEqual(self.pids(lines), {str(self.proc.pid)})
         return r
 
+    def test_headers_are_found_among_many_params_and_a_near_name_is_not_one(self):
+        # the worker finds params by a hash of their names (up to 96 of
+        # them; more go to libfcgi's own lookup): the right one among 40 and
+        # among 150 others, none that only looks like one
+        for extra in (40, 150):
+            with self.subTest(extra=extra):
+                pad = {"HTTP_X_PAD_%d" % i: "v%d" % i for i in range(extra)}
+                pad["HTTP_X_API_KEYS"] = "a near name"
+                pad["HTTP_X_API_KE"] = "another"
+                self.next_id += 1
+                r = self.raw_request([harness.event(self.next_id)], **pad)
+                self.assert_multistatus(r, [(self.next_id, 201)])
+                r = self.raw_request([harness.event(self.next_id)], HTTP_X_API_KEY=None, **pad)
+                self.assert_error(r, 401)
+                r = self.raw_request([harness.event(self.next_id)], HTTP_USER_AGENT=None,
+                                     HTTP_USER_AGENTS="eb-tests/1", **pad)
+                self.assert_error(r, 403)
+        self.assertIsNone(self.proc.poll(), "the worker exited")
+
     def test_path_over_2048_bytes_is_414(self):
         attack = "/" + "a" * 2033 + "/events-batch/../../admin"
         r = self.assert_refused_then_served(414, instance=attack[:2048], SCRIPT_NAME=attack)
