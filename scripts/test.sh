@@ -96,7 +96,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 # PostgreSQL (CGI and FastCGI); VALGRIND_TESTS=all runs the whole suite.
 VALGRIND_TESTS=${VALGRIND_TESTS:-"$(echo tests/unit/test-datetime tests/unit/test-event \
 	tests/unit/test-batch tests/unit/test-conf tests/unit/test-http tests/unit/test-auth \
-	tests/unit/test-ratelimit tests/unit/test-handler tests/unit/test-oom \
+	tests/unit/test-ratelimit tests/unit/test-util tests/unit/test-handler tests/unit/test-oom \
 	tests/integration/test_cgi.py \
 	tests/integration/test_fastcgi.py tests/integration/test_connections.py \
 	tests/integration/test_store_sqlite.py \
