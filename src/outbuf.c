@@ -39,18 +39,27 @@ out_add(struct outbuf *o, const char *s, size_t n)
 	}
 }
 
-void
-out_int(struct outbuf *o, long long v)
+char *
+out_decimal(char *p, long long v)
 {
-	char digits[24], *p = digits + sizeof(digits);
+	char digits[OUT_DECIMAL_MAX], *d = digits + sizeof(digits);
 	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
 	do
-		*--p = (char)('0' + u % 10);
+		*--d = (char)('0' + u % 10);
 	while ((u /= 10) != 0);
 	if (v < 0)
-		*--p = '-';
-	out_add(o, p, (size_t)(digits + sizeof(digits) - p));
+		*--d = '-';
+	memcpy(p, d, (size_t)(digits + sizeof(digits) - d));
+	return p + (digits + sizeof(digits) - d);
+}
+
+void
+out_int(struct outbuf *o, long long v)
+{
+	char digits[OUT_DECIMAL_MAX];
+
+	out_add(o, digits, (size_t)(out_decimal(digits, v) - digits));
 }
 
 /* The length of the run at the start of s[0..n) that JSON takes as it is

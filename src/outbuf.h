@@ -28,6 +28,12 @@ void out_add(struct outbuf *o, const char *s, size_t n);
 /* A decimal integer. */
 void out_int(struct outbuf *o, long long v);
 
+/* The most bytes out_decimal writes: a sign and 19 digits. */
+#define OUT_DECIMAL_MAX 20
+
+/* v in decimal at p, which has room for OUT_DECIMAL_MAX; the end of it. */
+char *out_decimal(char *p, long long v);
+
 /* s[0..n) as a JSON string: quotes, backslashes and control characters
  * escaped, every other byte (UTF-8) as it is. */
 void out_json_string(struct outbuf *o, const char *s, size_t n);

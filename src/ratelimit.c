@@ -41,6 +41,7 @@
 #include <openssl/sha.h>
 
 #include "log.h"
+#include "outbuf.h"
 #include "ratelimit.h"
 
 /* The record is shared between processes by atomic operations on it:
@@ -380,16 +381,8 @@ ratelimit_check(const struct eb_config *cfg, size_t key, struct rl_verdict *v)
 static char *
 put_header(char *p, const char *name, size_t name_len, long v)
 {
-	char digits[24], *d = digits + sizeof(digits);
-	unsigned long u = v < 0 ? 0UL : (unsigned long)v;
-
 	memcpy(p, name, name_len);
-	p += name_len;
-	do
-		*--d = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	memcpy(p, d, (size_t)(digits + sizeof(digits) - d));
-	p += digits + sizeof(digits) - d;
+	p = out_decimal(p + name_len, v < 0 ? 0 : v);
 	*p++ = '\r';
 	*p++ = '\n';
 	return p;

@@ -33,22 +33,6 @@ member_max(const struct event_field *f, const struct event_value *v)
 	}
 }
 
-/* A decimal int32 at p; the end. */
-static char *
-put_int(char *p, int32_t v)
-{
-	char digits[12], *d = digits + sizeof(digits);
-	uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
-
-	do
-		*--d = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	if (v < 0)
-		*--d = '-';
-	memcpy(p, d, (size_t)(digits + sizeof(digits) - d));
-	return p + (digits + sizeof(digits) - d);
-}
-
 /* One value, known not to be NULL, at p (room for member_max); the end. */
 static char *
 put_value(char *p, const struct event_field *field, const struct event_value *v)
@@ -57,7 +41,7 @@ put_value(char *p, const struct event_field *field, const struct event_value *v)
 	int n;
 
 	switch (field->type) {
-	case FT_INT32: return put_int(p, v->u.i);
+	case FT_INT32: return out_decimal(p, v->u.i);
 	case FT_BOOL:
 		memcpy(p, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
 		return p + (v->u.b ? 4 : 5);
