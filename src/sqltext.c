@@ -65,17 +65,22 @@ add_param(struct stmt_shape *sh, int f)
 	sh->params[sh->nparams++] = (signed char)f;
 }
 
-/* "INSERT INTO Event (all columns) VALUES (?, ...), ..." for rows rows */
+/* "col, col, ..." of every field; with sh, each a parameter of a row. */
 static void
-build_insert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, int rows)
+add_columns(struct sqlbuf *b, struct stmt_shape *sh)
 {
-	sql_add(b, "INSERT INTO Event (");
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
 		sql_add(b, f ? ", " : "");
 		sql_add(b, event_fields[f].column);
-		add_param(sh, f);
+		if (sh != NULL)
+			add_param(sh, f);
 	}
-	sql_add(b, ") VALUES ");
+}
+
+/* "(?, ...), ..." for rows rows */
+static void
+add_value_rows(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, int rows)
+{
 	for (int r = 0; r < rows; r++) {
 		sql_add(b, r ? ", (" : "(");
 		for (int f = 0; f < EVENT_NFIELDS; f++) {
@@ -85,6 +90,16 @@ build_insert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, i
 		sql_add(b, ")");
 	}
 	sh->rows = rows;
+}
+
+/* "INSERT INTO Event (all columns) VALUES (?, ...), ..." for rows rows */
+static void
+build_insert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, int rows)
+{
+	sql_add(b, "INSERT INTO Event (");
+	add_columns(b, sh);
+	sql_add(b, ") VALUES ");
+	add_value_rows(b, sh, d, rows);
 }
 
 /* The columns an update sets: all but the key and the kept fields this
@@ -147,17 +162,31 @@ build_write(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, un
 	}
 }
 
-/* BULK_EXISTING_THEN_UPSERT: the upsert of rows rows (distinct keys, one
- * variant) in one statement. */
+/*
+ * BULK_EXISTING_THEN_UPSERT: the upsert of rows rows (distinct keys, one
+ * variant) in one statement, answering each row's key.  The rows come as a
+ * common table expression, so that the text begins with WITH: the SQLite
+ * ODBC driver compiles a statement that begins with WITH (or SELECT) once,
+ * at SQLPrepare, and runs it again at each SQLExecute, where it compiles an
+ * INSERT again at every execute.  ("WHERE true" tells SQLite's parser that
+ * ON CONFLICT is the upsert's, not a join's.)
+ */
 static void
 build_bulk(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, unsigned variant,
 	   int rows)
 {
-	build_insert(b, sh, d, rows);
-	sql_add(b, " ON CONFLICT (");
+	sql_add(b, "WITH r (");
+	add_columns(b, sh);
+	sql_add(b, ") AS (VALUES ");
+	add_value_rows(b, sh, d, rows);
+	sql_add(b, ") INSERT INTO Event (");
+	add_columns(b, NULL);
+	sql_add(b, ") SELECT * FROM r WHERE true ON CONFLICT (");
 	sql_add(b, event_fields[EVENT_KEY].column);
 	sql_add(b, ") DO UPDATE SET ");
 	build_set_list(b, sh, d, variant, "EXCLUDED.");
+	sql_add(b, " RETURNING ");
+	sql_add(b, event_fields[EVENT_KEY].column);
 }
 
 /* "SELECT key FROM Event WHERE key IN (?, ...)" for rows keys */
@@ -209,10 +238,7 @@ build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect 
 	char name[ROWJSON_NAME_MAX];
 
 	sql_add(b, "INSERT INTO Event (");
-	for (int f = 0; f < EVENT_NFIELDS; f++) {
-		sql_add(b, f ? ", " : "");
-		sql_add(b, event_fields[f].column);
-	}
+	add_columns(b, NULL);
 	sql_add(b, ") SELECT ");
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
 		rowjson_name(f, name);

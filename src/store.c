@@ -212,10 +212,13 @@ upsert_bulk(struct db_conn *c, const struct event_row *rows, size_t n, bool *cre
 			   sqltext_bulk(sqltext_variant(&rows[0]), size), &c->err);
 	if (st == NULL || !odbc_exec_rows(st, c->pbuf, rows, &c->err))
 		return false;
-	got = odbc_row_count(st);
+	memset(seen, 0, sizeof(seen));
+	got = odbc_fetch_keys(st, rows, n, seen, NULL, NULL, &c->err);
 	odbc_done(st);
+	if (got < 0)
+		return false;
 	if (got != (long)n) {
-		odbc_own_error(&c->err, "a bulk upsert did not count every row");
+		odbc_own_error(&c->err, "a bulk upsert did not answer for every row");
 		return false;
 	}
 	return true;

@@ -180,12 +180,37 @@ test_variant_is_a_bit_per_kept_field_given(void **state)
 	assert_int_equal(sqltext_variant(&row), SQL_VARIANTS - 1);
 }
 
+/* Every SQLite bulk upsert, of every variant and size, begins with WITH, so
+ * that the SQLite ODBC driver compiles it once and not at every execute,
+ * and answers each row's key, which upsert_bulk counts. */
+static void
+test_sqlite_bulk_is_compiled_once_and_answers_keys(void **state)
+{
+	const struct dialect *d = dialect_find("SQLite");
+	const char *tail = " RETURNING Event_ID";
+
+	(void)state;
+	for (unsigned v = 0; v < SQL_VARIANTS; v++)
+		for (int size = 0; size < BULK_SIZES; size++) {
+			struct stmt_shape sh;
+			char *text = sqltext_build(d, sqltext_bulk(v, size), &sh);
+
+			assert_non_null(text);
+			assert_int_equal(sh.rows, 1 << size);
+			assert_true(strncmp(text, "WITH ", 5) == 0);
+			assert_true(strlen(text) > strlen(tail));
+			assert_string_equal(text + strlen(text) - strlen(tail), tail);
+			free(text);
+		}
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_sqlite_texts),
 	cmocka_unit_test(test_postgresql_texts),
 	cmocka_unit_test(test_mariadb_texts),
 	cmocka_unit_test(test_missing_statement_has_no_text),
 	cmocka_unit_test(test_variant_is_a_bit_per_kept_field_given),
+	cmocka_unit_test(test_sqlite_bulk_is_compiled_once_and_answers_keys),
 };
 
 RUN_TESTS(tests)
