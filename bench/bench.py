@@ -57,7 +57,7 @@ KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
 # Events per second the program is expected to reach, per batch size: enough
 # distinct batches are generated for that rate over BENCH_SECONDS (each one
 # is sent once; after that a load generator starts its list again).
-GUESS = {1: 5000, 100: 30000, 1000: 40000}
+GUESS = {1: 6000, 100: 80000, 1000: 100000}
 for part in os.environ.get("BENCH_GUESS", "").replace(",", " ").split():
     b, r = part.split(":")
     GUESS[int(b)] = int(r)
