@@ -65,22 +65,22 @@ add_param(struct stmt_shape *sh, int f)
 	sh->params[sh->nparams++] = (signed char)f;
 }
 
-/* "col, col, ..." of every field; with sh, each a parameter of a row. */
+/* "col, col, ..." of every field */
 static void
-add_columns(struct sqlbuf *b, struct stmt_shape *sh)
+add_columns(struct sqlbuf *b)
 {
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
 		sql_add(b, f ? ", " : "");
 		sql_add(b, event_fields[f].column);
-		if (sh != NULL)
-			add_param(sh, f);
 	}
 }
 
-/* "(?, ...), ..." for rows rows */
+/* "(?, ...), ..." for rows rows, a parameter per field of a row */
 static void
 add_value_rows(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, int rows)
 {
+	for (int f = 0; f < EVENT_NFIELDS; f++)
+		add_param(sh, f);
 	for (int r = 0; r < rows; r++) {
 		sql_add(b, r ? ", (" : "(");
 		for (int f = 0; f < EVENT_NFIELDS; f++) {
@@ -97,7 +97,7 @@ static void
 build_insert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, int rows)
 {
 	sql_add(b, "INSERT INTO Event (");
-	add_columns(b, sh);
+	add_columns(b);
 	sql_add(b, ") VALUES ");
 	add_value_rows(b, sh, d, rows);
 }
@@ -176,11 +176,11 @@ build_bulk(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, uns
 	   int rows)
 {
 	sql_add(b, "WITH r (");
-	add_columns(b, sh);
+	add_columns(b);
 	sql_add(b, ") AS (VALUES ");
 	add_value_rows(b, sh, d, rows);
 	sql_add(b, ") INSERT INTO Event (");
-	add_columns(b, NULL);
+	add_columns(b);
 	sql_add(b, ") SELECT * FROM r WHERE true ON CONFLICT (");
 	sql_add(b, event_fields[EVENT_KEY].column);
 	sql_add(b, ") DO UPDATE SET ");
@@ -238,7 +238,7 @@ build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect 
 	char name[ROWJSON_NAME_MAX];
 
 	sql_add(b, "INSERT INTO Event (");
-	add_columns(b, NULL);
+	add_columns(b);
 	sql_add(b, ") SELECT ");
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
 		rowjson_name(f, name);

@@ -99,13 +99,32 @@ json_run(const struct event_row *rows, size_t n)
 	return k;
 }
 
+/* Read the answer of a bulk upsert of rows[0..n), which names every row's
+ * key once (with inserted and txid as odbc_fetch_keys), and close it.
+ * False, with c->err, when it does not. */
+static bool
+fetch_every_row(struct db_conn *c, struct db_stmt *st, const struct event_row *rows, size_t n,
+		bool *seen, bool *inserted, int64_t *txid)
+{
+	long got;
+
+	memset(seen, 0, n * sizeof(*seen));
+	got = odbc_fetch_keys(st, rows, n, seen, inserted, txid, &c->err);
+	odbc_done(st);
+	if (got == (long)n)
+		return true;
+	/* never report what was not seen stored */
+	if (got >= 0)
+		odbc_own_error(&c->err, "a bulk upsert did not answer for every row");
+	return false;
+}
+
 /* Upsert rows[0..n) (keys distinct, ascending) with one statement;
  * created[i] tells which rows are new.  False: see c->err. */
 static bool
 upsert_json(struct db_conn *c, const struct event_row *rows, size_t n, bool *created, bool *seen)
 {
 	struct db_stmt *st = odbc_prepared(&c->cache, c->dbc, c->dialect, ST_JSON_UPSERT, &c->err);
-	long got;
 
 	if (st == NULL)
 		return false;
@@ -126,18 +145,7 @@ upsert_json(struct db_conn *c, const struct event_row *rows, size_t n, bool *cre
 		if (!odbc_bind_text(st, 2 + k, c->absent[k].text, c->absent[k].len,
 				    &c->text_ind[1 + k], &c->err))
 			return false;
-	if (!odbc_exec(st, &c->err))
-		return false;
-	memset(seen, 0, n * sizeof(*seen));
-	got = odbc_fetch_keys(st, rows, n, seen, created, txid_of(c), &c->err);
-	odbc_done(st);
-	if (got != (long)n) {
-		/* never report what was not seen stored */
-		if (got >= 0)
-			odbc_own_error(&c->err, "a bulk upsert did not answer for every row");
-		return false;
-	}
-	return true;
+	return odbc_exec(st, &c->err) && fetch_every_row(c, st, rows, n, seen, created, txid_of(c));
 }
 
 static enum db_status
@@ -210,18 +218,8 @@ upsert_bulk(struct db_conn *c, const struct event_row *rows, size_t n, bool *cre
 		created[i] = !seen[i];
 	st = odbc_prepared(&c->cache, c->dbc, c->dialect,
 			   sqltext_bulk(sqltext_variant(&rows[0]), size), &c->err);
-	if (st == NULL || !odbc_exec_rows(st, c->pbuf, rows, &c->err))
-		return false;
-	memset(seen, 0, sizeof(seen));
-	got = odbc_fetch_keys(st, rows, n, seen, NULL, NULL, &c->err);
-	odbc_done(st);
-	if (got < 0)
-		return false;
-	if (got != (long)n) {
-		odbc_own_error(&c->err, "a bulk upsert did not answer for every row");
-		return false;
-	}
-	return true;
+	return st != NULL && odbc_exec_rows(st, c->pbuf, rows, &c->err) &&
+	       fetch_every_row(c, st, rows, n, seen, NULL, NULL);
 }
 
 /* How many of rows[0..n) one bulk statement can take: keys distinct and
