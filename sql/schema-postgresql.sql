@@ -29,3 +29,19 @@ CREATE TABLE IF NOT EXISTS Event (
     UserGroup_Key            INTEGER,
     User_ID                  VARCHAR(20)
 );
+
+-- The bulk upsert as a function: PostgreSQL parses and plans it once per
+-- server connection, where the statement itself is planned at every
+-- request (psqlODBC sends it as text, UseServerSidePrepare=0). Optional:
+-- without it the program sends the same upsert as a statement (and logs so
+-- once per connection). It holds no state of a session, so a pooler in
+-- transaction mode may stand between. The program checks (its unit tests)
+-- that this text is exactly the statement it would send; a new version of
+-- the program that changes the statement also changes the function's name.
+CREATE OR REPLACE FUNCTION events_batch_upsert_v1(JSON, INTEGER[], INTEGER[])
+RETURNS TABLE (stored_id INTEGER, created INTEGER, txid BIGINT)
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY INSERT INTO Event (Event_ID, Claim_Audit_Event, Completion_Date, Completion_Percent, Due_Date, End_Date, Entry_Date, Entry_User, Event_Processor, Event_Type, Meta_Data, Next_Scheduled_Date, Next_Scheduled_Time, Priority, Process_Automation_Event, Reminder, Reminder_Event_ID, ReportSeries_Key, Start_Date, Status, Subject, Update_Date, Update_User, UserGroup_Key, User_ID) SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24 FROM json_to_recordset(CAST($1 AS JSON)) AS j(c0 INTEGER, c1 BOOLEAN, c2 TIMESTAMP, c3 DOUBLE PRECISION, c4 TIMESTAMP, c5 TIMESTAMP, c6 TIMESTAMP, c7 TEXT, c8 TEXT, c9 TEXT, c10 TEXT, c11 TIMESTAMP, c12 TIMESTAMP, c13 TEXT, c14 BOOLEAN, c15 BOOLEAN, c16 INTEGER, c17 INTEGER, c18 TIMESTAMP, c19 TEXT, c20 TEXT, c21 TIMESTAMP, c22 TEXT, c23 INTEGER, c24 TEXT) ON CONFLICT (Event_ID) DO UPDATE SET Claim_Audit_Event = EXCLUDED.Claim_Audit_Event, Completion_Date = EXCLUDED.Completion_Date, Completion_Percent = EXCLUDED.Completion_Percent, Due_Date = EXCLUDED.Due_Date, End_Date = EXCLUDED.End_Date, Entry_Date = CASE WHEN EXCLUDED.Event_ID = ANY(CAST($2 AS INTEGER[])) THEN Event.Entry_Date ELSE EXCLUDED.Entry_Date END, Entry_User = CASE WHEN EXCLUDED.Event_ID = ANY(CAST($3 AS INTEGER[])) THEN Event.Entry_User ELSE EXCLUDED.Entry_User END, Event_Processor = EXCLUDED.Event_Processor, Event_Type = EXCLUDED.Event_Type, Meta_Data = EXCLUDED.Meta_Data, Next_Scheduled_Date = EXCLUDED.Next_Scheduled_Date, Next_Scheduled_Time = EXCLUDED.Next_Scheduled_Time, Priority = EXCLUDED.Priority, Process_Automation_Event = EXCLUDED.Process_Automation_Event, Reminder = EXCLUDED.Reminder, Reminder_Event_ID = EXCLUDED.Reminder_Event_ID, ReportSeries_Key = EXCLUDED.ReportSeries_Key, Start_Date = EXCLUDED.Start_Date, Status = EXCLUDED.Status, Subject = EXCLUDED.Subject, Update_Date = EXCLUDED.Update_Date, Update_User = EXCLUDED.Update_User, UserGroup_Key = EXCLUDED.UserGroup_Key, User_ID = EXCLUDED.User_ID RETURNING Event_ID, CAST((xmax = 0) AS INTEGER), txid_current();
+END
+$$;

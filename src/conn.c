@@ -225,6 +225,36 @@ driver_connect(struct db_pool *pool, struct db_conn *c)
 	return ok;
 }
 
+/* Whether the dialect's json_function (sql/) is there and runs, by a call
+ * with no rows: the JSON upsert then goes through it.  DB_OK either way,
+ * unless the connection failed. */
+static enum db_status
+json_function_probe(struct db_conn *c)
+{
+	const struct dialect *d = c->dialect;
+	struct db_stmt *st;
+	bool ok;
+
+	c->json_call = false;
+	if (d->bulk != BULK_JSON_ROWS || d->json_function == NULL)
+		return DB_OK;
+	st = odbc_prepared(&c->cache, c->dbc, d, ST_JSON_CALL, &c->err);
+	ok = st != NULL && odbc_bind_text(st, 1, "[]", 2, &c->text_ind[0], &c->err);
+	for (int k = 0; ok && k < EVENT_NKEPT; k++)
+		ok = odbc_bind_text(st, 2 + k, "{}", 2, &c->text_ind[1 + k], &c->err);
+	if (ok && odbc_exec(st, &c->err)) {
+		odbc_done(st);
+		c->json_call = true;
+		return DB_OK;
+	}
+	if (conn_status(c) != DB_REFUSED)
+		return conn_status(c); /* not the function: the connection */
+	log_msg("database %s: no usable function %s (SQLSTATE %s; see sql/): each batch's "
+		"upsert is parsed and planned again at every request",
+		c->db->name, d->json_function, c->err.state);
+	return DB_OK;
+}
+
 /* Whether the Event table has every column the field table names: a
  * schema problem is one 500 for the batch, not a 500 for every item.
  * DB_OK, DB_FAILED for the schema, or the status of a connection error. */
@@ -250,6 +280,8 @@ schema_check(struct db_conn *c)
 	}
 	SQLFreeHandle(SQL_HANDLE_STMT, h);
 	free(probe);
+	if (st == DB_OK)
+		st = json_function_probe(c);
 	if (c->dialect->commit == NULL) /* autocommit off: end what the probe began */
 		SQLEndTran(SQL_HANDLE_DBC, c->dbc, SQL_ROLLBACK);
 	return st;

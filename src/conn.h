@@ -28,6 +28,7 @@ struct db_conn {
 	/* BULK_JSON_ROWS: the rows' text, then one key list per kept field */
 	struct outbuf json, absent[EVENT_NKEPT];
 	SQLLEN text_ind[1 + EVENT_NKEPT];
+	bool json_call;      /* the dialect's json_function is there: call it */
 	struct wqueue queue; /* queue_writers dialects */
 	struct db_error err; /* the last failure on this connection */
 	bool busy;           /* a request of some thread has it */

@@ -129,6 +129,9 @@ static const struct dialect dialects[] = {
 			     [FT_DOUBLE] = "DOUBLE PRECISION",
 			     [FT_STRING] = "TEXT",
 			     [FT_DATETIME] = "TIMESTAMP"},
+		/* parsed and planned once per server connection, against
+		 * every request with UseServerSidePrepare=0 */
+		.json_function = "events_batch_upsert_v1",
 		/* psqlODBC's own per-statement savepoints (its default
 		 * "rollback on errors" level) clash with the per-item ones:
 		 * level 0 leaves error handling to the program */

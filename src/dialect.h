@@ -63,6 +63,11 @@ struct dialect {
 	const char *placeholder[FT_DATETIME + 1];
 	/* BULK_JSON_ROWS: the SQL type each enum event_type is read as */
 	const char *sql_type[FT_DATETIME + 1];
+	/* BULK_JSON_ROWS: the name of the function (sql/, optional) whose
+	 * body is the JSON upsert, planned once per server connection; NULL:
+	 * none.  The name carries the text's version: a change to the
+	 * upsert's text is a new name. */
+	const char *json_function;
 	/* Appended to the configured connection string once the dialect is
 	 * known (the first connection is then opened again), for driver
 	 * settings the storage code depends on; NULL for none. */

@@ -49,6 +49,16 @@ sqltext_variant(const struct event_row *row)
 	return variant;
 }
 
+/* The index in event_kept[] of kept field f, or -1. */
+static int
+kept_index(int f)
+{
+	for (int k = 0; k < EVENT_NKEPT; k++)
+		if (event_kept[k] == f)
+			return k;
+	return -1;
+}
+
 /* Whether field f keeps its stored value in an update of this variant. */
 static bool
 field_kept(int f, unsigned variant)
@@ -209,16 +219,34 @@ build_existing(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d,
 	sh->rows = rows;
 }
 
-/* The value of kept field f in an update: the stored one for the rows whose
- * keys the next parameter lists (they did not give it), else the new one. */
-static void
-build_kept_value(struct sqlbuf *b, int f)
+_Static_assert(1 + EVENT_NKEPT <= 9, "the JSON upsert's parameters are $1 to $9");
+
+/* The marker of parameter n (from 1) of the JSON upsert: "?" for the
+ * statement, "$n" for the body of the dialect's json_function. */
+static const char *
+json_param(char buf[8], bool positional, int n)
 {
-	const char *col = event_fields[f].column;
+	if (!positional)
+		return "?";
+	buf[0] = '$';
+	buf[1] = (char)('0' + n);
+	buf[2] = '\0';
+	return buf;
+}
+
+/* The value of kept field k in an update: the stored one for the rows whose
+ * keys parameter 2 + k lists (they did not give it), else the new one. */
+static void
+build_kept_value(struct sqlbuf *b, int k, bool positional)
+{
+	const char *col = event_fields[event_kept[k]].column;
+	char param[8];
 
 	sql_add(b, " = CASE WHEN EXCLUDED.");
 	sql_add(b, event_fields[EVENT_KEY].column);
-	sql_add(b, " = ANY(CAST(? AS INTEGER[])) THEN Event.");
+	sql_add(b, " = ANY(CAST(");
+	sql_add(b, json_param(param, positional, 2 + k));
+	sql_add(b, " AS INTEGER[])) THEN Event.");
 	sql_add(b, col);
 	sql_add(b, " ELSE EXCLUDED.");
 	sql_add(b, col);
@@ -232,10 +260,10 @@ build_kept_value(struct sqlbuf *b, int f)
  * when they update, read from the row the upsert has locked.
  */
 static void
-build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d)
+build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d, bool positional)
 {
 	const char *key = event_fields[EVENT_KEY].column;
-	char name[ROWJSON_NAME_MAX];
+	char name[ROWJSON_NAME_MAX], param[8];
 
 	sql_add(b, "INSERT INTO Event (");
 	add_columns(b);
@@ -245,7 +273,9 @@ build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect 
 		sql_add(b, f ? ", " : "");
 		sql_add(b, name);
 	}
-	sql_add(b, " FROM json_to_recordset(CAST(? AS JSON)) AS j(");
+	sql_add(b, " FROM json_to_recordset(CAST(");
+	sql_add(b, json_param(param, positional, 1));
+	sql_add(b, " AS JSON)) AS j(");
 	for (int f = 0; f < EVENT_NFIELDS; f++) {
 		rowjson_name(f, name);
 		sql_add(b, f ? ", " : "");
@@ -262,7 +292,7 @@ build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect 
 		sql_add(b, first ? "" : ", ");
 		sql_add(b, event_fields[f].column);
 		if (field_kept(f, 0)) {
-			build_kept_value(b, f);
+			build_kept_value(b, kept_index(f), positional);
 		} else {
 			sql_add(b, " = EXCLUDED.");
 			sql_add(b, event_fields[f].column);
@@ -274,6 +304,44 @@ build_json_upsert(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect 
 	sql_add(b, ", CAST((xmax = 0) AS INTEGER)");
 	if (d->in_doubt == IN_DOUBT_TXID)
 		sql_add(b, ", txid_current()");
+	sh->nparams = 1 + EVENT_NKEPT;
+}
+
+/* The columns of the JSON upsert's answer, as json_function names them. */
+static void
+add_json_answer(struct sqlbuf *b, const struct dialect *d, bool typed)
+{
+	sql_add(b, "stored_id");
+	if (typed) {
+		sql_add(b, " ");
+		sql_add(b, d->sql_type[event_fields[EVENT_KEY].type]);
+	}
+	sql_add(b, typed ? ", created INTEGER" : ", created");
+	if (d->in_doubt == IN_DOUBT_TXID)
+		sql_add(b, typed ? ", txid BIGINT" : ", txid");
+}
+
+/* "events_batch_upsert_v1(CAST(? AS JSON), CAST(? AS INTEGER[]), ...)":
+ * the call of json_function, or with types only, its signature. */
+static void
+add_json_function(struct sqlbuf *b, const struct dialect *d, bool signature)
+{
+	sql_add(b, d->json_function);
+	sql_add(b, signature ? "(JSON" : "(CAST(? AS JSON)");
+	for (int k = 0; k < EVENT_NKEPT; k++)
+		sql_add(b, signature ? ", INTEGER[]" : ", CAST(? AS INTEGER[])");
+	sql_add(b, ")");
+}
+
+/* BULK_JSON_ROWS with json_function: the same upsert, through the
+ * function; the same parameters and answer. */
+static void
+build_json_call(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d)
+{
+	sql_add(b, "SELECT ");
+	add_json_answer(b, d, false);
+	sql_add(b, " FROM ");
+	add_json_function(b, d, false);
 	sh->nparams = 1 + EVENT_NKEPT;
 }
 
@@ -299,6 +367,8 @@ dialect_uses(const struct dialect *d, int kind)
 {
 	if (kind == ST_JSON_UPSERT)
 		return d->bulk == BULK_JSON_ROWS;
+	if (kind == ST_JSON_CALL)
+		return d->bulk == BULK_JSON_ROWS && d->json_function != NULL;
 	if (kind == ST_INSERT)
 		return d->style == UPSERT_UPDATE_THEN_INSERT;
 	if (kind >= ST_EXISTING)
@@ -321,7 +391,9 @@ sqltext_build(const struct dialect *d, int kind, struct stmt_shape *shape)
 		return fixed != NULL ? strdup(fixed) : NULL;
 	}
 	if (kind == ST_JSON_UPSERT)
-		build_json_upsert(&b, shape, d);
+		build_json_upsert(&b, shape, d, false);
+	else if (kind == ST_JSON_CALL)
+		build_json_call(&b, shape, d);
 	else if (kind == ST_INSERT)
 		build_insert(&b, shape, d, 1);
 	else if (kind < ST_EXISTING)
@@ -331,6 +403,28 @@ sqltext_build(const struct dialect *d, int kind, struct stmt_shape *shape)
 	else
 		build_bulk(&b, shape, d, (unsigned)((kind - ST_BULK) / BULK_SIZES),
 			   1 << ((kind - ST_BULK) % BULK_SIZES));
+	if (b.overflow) {
+		free(b.text);
+		return NULL;
+	}
+	return b.text;
+}
+
+char *
+sqltext_json_function(const struct dialect *d)
+{
+	struct sqlbuf b = {NULL, 0, 0, false};
+	struct stmt_shape sh;
+
+	if (d->bulk != BULK_JSON_ROWS || d->json_function == NULL)
+		return NULL;
+	sql_add(&b, "CREATE OR REPLACE FUNCTION ");
+	add_json_function(&b, d, true);
+	sql_add(&b, "\nRETURNS TABLE (");
+	add_json_answer(&b, d, true);
+	sql_add(&b, ")\nLANGUAGE plpgsql AS $$\nBEGIN\n\tRETURN QUERY ");
+	build_json_upsert(&b, &sh, d, true);
+	sql_add(&b, ";\nEND\n$$;\n");
 	if (b.overflow) {
 		free(b.text);
 		return NULL;

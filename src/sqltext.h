@@ -28,6 +28,7 @@ enum stmt_kind {
 	ST_MARK,        /* IN_DOUBT_MARKER: the transaction's marker row */
 	ST_OUTCOME,     /* what became of a commit whose answer was lost */
 	ST_JSON_UPSERT, /* BULK_JSON_ROWS: a run of rows as one JSON parameter */
+	ST_JSON_CALL,   /* the same, through the dialect's json_function */
 	ST_INSERT,      /* UPSERT_UPDATE_THEN_INSERT's second step */
 	ST_WRITE,       /* + variant: the UPDATE, or the one upsert of a row */
 	/* + size index: which of 2^index keys are stored */
@@ -41,8 +42,9 @@ enum stmt_kind {
 struct stmt_shape {
 	int rows;    /* rows of parameters: 1, or the rows of a bulk statement */
 	int nparams; /* parameters per row */
-	/* the field of each '?' of a row; for ST_JSON_UPSERT, none: its
-	 * parameters are the rows' text, then a key list per kept field */
+	/* the field of each '?' of a row; for ST_JSON_UPSERT and
+	 * ST_JSON_CALL, none: their parameters are the rows' text, then a key
+	 * list per kept field */
 	signed char params[EVENT_NFIELDS + 1];
 };
 
@@ -74,6 +76,10 @@ sqltext_bulk(unsigned variant, int size_index)
 {
 	return ST_BULK + (int)variant * BULK_SIZES + size_index;
 }
+
+/* The CREATE OR REPLACE FUNCTION of the dialect's json_function, as
+ * sql/ gives it (malloc'd), or NULL when the dialect has none. */
+char *sqltext_json_function(const struct dialect *d);
 
 /* "SELECT every column FROM Event WHERE 1 = 0" (malloc'd, or NULL): the
  * table has what the field table names. */

@@ -124,7 +124,8 @@ fetch_every_row(struct db_conn *c, struct db_stmt *st, const struct event_row *r
 static bool
 upsert_json(struct db_conn *c, const struct event_row *rows, size_t n, bool *created, bool *seen)
 {
-	struct db_stmt *st = odbc_prepared(&c->cache, c->dbc, c->dialect, ST_JSON_UPSERT, &c->err);
+	struct db_stmt *st = odbc_prepared(&c->cache, c->dbc, c->dialect,
+					   c->json_call ? ST_JSON_CALL : ST_JSON_UPSERT, &c->err);
 
 	if (st == NULL)
 		return false;

@@ -1,6 +1,7 @@
 """The stored-rows suite (store_suite.py) against a real PostgreSQL 15 server,
 started by the test in a temp dir on a loopback port and stopped afterwards."""
 import os
+import re
 import sys
 import unittest
 
@@ -9,9 +10,71 @@ import harness  # noqa: E402
 from store_suite import StoreTests  # noqa: E402
 
 
+FUNCTION = "events_batch_upsert_v1"   # sql/schema-postgresql.sql
+
+
 class PostgresqlStoreTest(StoreTests, unittest.TestCase):
     backend = "postgresql"
 
+    def server_log(self):
+        with open(os.path.join(self.server.dir, self.server.log_name), "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+
+    def test_the_upsert_goes_through_the_schema_function(self):
+        """With sql/'s function installed, a connection checks it once (a
+        call with no rows) and every bulk upsert is a call of it: the
+        server plans the upsert once per connection."""
+        user = self.server.user
+        self.server.execute("ALTER ROLE %s SET log_statement = 'all'" % user)
+        self.addCleanup(self.server.execute, "ALTER ROLE %s RESET log_statement" % user)
+        start = len(self.server_log())
+        r = self.put([harness.event(1), harness.event(2, entry_User="x"),
+                      harness.event(3, subject="three")])
+        self.assert_multistatus(r, [(1, 201), (2, 201), (3, 201)])
+        r = self.put([harness.event(3, subject="again"), harness.event(4)])
+        self.assert_multistatus(r, [(3, 200), (4, 201)])
+        self.assertNotIn("no usable function", r.stderr)
+        self.assertEqual(self.row(3)["subject"], "again")
+        log = self.server_log()[start:]
+        statements = re.findall(r"LOG:  statement: (.*)", log)
+        calls = [s for s in statements if FUNCTION + "(" in s]
+        # per request: the check (an empty array) and the batch's call
+        self.assertEqual(len(calls), 4, "\n".join(statements))
+        self.assertEqual(len([s for s in calls if "'[]'" in s]), 2, calls)
+        self.assertFalse([s for s in statements if "json_to_recordset" in s], statements)
+
+    def test_with_server_side_prepare_the_call_stores_the_same(self):
+        """UseServerSidePrepare=1 (README: no pooler between): the call is
+        prepared once on the server and binds the same parameters."""
+        self.sb.write_config(databases={"test": self.server.odbc + ";UseServerSidePrepare=1"})
+        existing = range(2, 400, 3)
+        self.put([harness.event(i, subject="old%d" % i, entry_User="first") for i in existing])
+        model = {i: {"subject": "old%d" % i, "entry_User": "first"} for i in existing}
+        batch, want = self.mixed_batch(model, 8)
+        r = self.put(batch)
+        self.assert_multistatus(r, want)
+        self.assert_rows_are(model)
+        self.assert_fast_path(r)
+
+    def test_without_the_function_the_upsert_is_sent_as_a_statement(self):
+        """An older schema without the function: the program logs so and
+        stores what it stores through the function, still on the fast path:
+        the check is the only statement that fails."""
+        self.server.execute("DROP FUNCTION %s" % FUNCTION, user=self.server.user)
+        self.addCleanup(self.server.execute, self.server.schema_sql(), user=self.server.user)
+        existing = range(2, 400, 3)
+        r = self.put([harness.event(i, subject="old%d" % i, entry_User="first")
+                      for i in existing])
+        self.assertEqual(r.statuses(), [201] * len(existing))
+        model = {i: {"subject": "old%d" % i, "entry_User": "first"} for i in existing}
+        batch, want = self.mixed_batch(model, 6)
+        r = self.put(batch)
+        self.assert_multistatus(r, want)
+        self.assert_rows_are(model)
+        self.assertIn("no usable function %s (SQLSTATE 42883; see sql/)" % FUNCTION, r.stderr)
+        self.assertEqual(re.findall(r"database: (\w+) failed: SQLSTATE (\w+)", r.stderr),
+                         [("execute", "42883")], r.stderr)
+        self.assertNotIn("item by item", r.stderr)
 
 if __name__ == "__main__":
     harness.main()

@@ -28,6 +28,7 @@ static const struct {
 	{ST_MARK, "mark"},
 	{ST_OUTCOME, "outcome"},
 	{ST_JSON_UPSERT, "json upsert"},
+	{ST_JSON_CALL, "json call"},
 	{ST_INSERT, "insert"},
 	{ST_WRITE + 0, "write, no kept field given"},
 	{ST_WRITE + 2, "write, entry_User given"},
@@ -54,7 +55,7 @@ render(const struct dialect *d)
 		size_t need;
 
 		for (int p = 0; text != NULL && p < sh.nparams && sh.params[0] >= 0 &&
-				kinds[i].kind != ST_JSON_UPSERT;
+				kinds[i].kind != ST_JSON_UPSERT && kinds[i].kind != ST_JSON_CALL;
 		     p++)
 			snprintf(params + strlen(params), sizeof(params) - strlen(params), "%s%d",
 				 p ? "," : "", sh.params[p]);
@@ -158,6 +159,10 @@ test_missing_statement_has_no_text(void **state)
 	assert_null(sqltext_build(pg, ST_BULK, &sh));
 	assert_null(sqltext_build(maria, ST_INSERT, &sh));
 	assert_null(sqltext_build(maria, ST_JSON_UPSERT, &sh));
+	assert_null(sqltext_build(sqlite, ST_JSON_CALL, &sh));
+	assert_null(sqltext_build(maria, ST_JSON_CALL, &sh));
+	assert_null(sqltext_json_function(sqlite));
+	assert_null(sqltext_json_function(maria));
 	assert_null(sqltext_build(maria, ST_BULK + 3, &sh));
 	assert_null(sqltext_build(sqlite, -1, &sh));
 	assert_null(sqltext_build(sqlite, ST__COUNT, &sh));
@@ -204,6 +209,50 @@ test_sqlite_bulk_is_compiled_once_and_answers_keys(void **state)
 		}
 }
 
+/* The function that the PostgreSQL upsert goes through is in
+ * sql/schema-postgresql.sql exactly as the code builds it, and its body is
+ * the upsert the program runs without it, the parameters numbered: the
+ * two ways store the same. */
+static void
+test_postgresql_function_in_sql_is_the_upsert(void **state)
+{
+	const struct dialect *pg = dialect_find("PostgreSQL");
+	const char *srcdir = getenv("EB_SRCDIR");
+	char path[1024], *file, *ddl, *upsert, *body, *p;
+	struct stmt_shape sh;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/sql/schema-postgresql.sql", srcdir ? srcdir : "..");
+	assert_non_null(file = read_file(path));
+	assert_non_null(ddl = sqltext_json_function(pg));
+	if (strstr(file, ddl) == NULL)
+		fail_msg("%s does not hold the function as the code builds it:\n%s", path, ddl);
+
+	assert_non_null(upsert = sqltext_build(pg, ST_JSON_UPSERT, &sh));
+	assert_non_null(body = strstr(ddl, "RETURN QUERY "));
+	body += strlen("RETURN QUERY ");
+	assert_non_null(p = strstr(body, ";\nEND"));
+	*p = '\0';
+	for (int n = 1; n <= 1 + EVENT_NKEPT; n++) {
+		char mark[4] = {'$', (char)('0' + n), '\0'};
+		assert_non_null(p = strstr(body, mark));
+		assert_null(strstr(p + 1, mark)); /* each once */
+		p[0] = '?', memmove(p + 1, p + 2, strlen(p + 2) + 1);
+	}
+	assert_string_equal(body, upsert);
+	assert_null(strchr(body, '$'));
+
+	/* the call answers what the upsert answers */
+	free(upsert);
+	assert_non_null(upsert = sqltext_build(pg, ST_JSON_CALL, &sh));
+	assert_int_equal(sh.nparams, 1 + EVENT_NKEPT);
+	assert_string_equal(upsert, "SELECT stored_id, created, txid FROM events_batch_upsert_v1("
+				    "CAST(? AS JSON), CAST(? AS INTEGER[]), CAST(? AS INTEGER[]))");
+	free(upsert);
+	free(ddl);
+	free(file);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_sqlite_texts),
 	cmocka_unit_test(test_postgresql_texts),
@@ -211,6 +260,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_missing_statement_has_no_text),
 	cmocka_unit_test(test_variant_is_a_bit_per_kept_field_given),
 	cmocka_unit_test(test_sqlite_bulk_is_compiled_once_and_answers_keys),
+	cmocka_unit_test(test_postgresql_function_in_sql_is_the_upsert),
 };
 
 RUN_TESTS(tests)

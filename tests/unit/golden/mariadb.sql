@@ -16,6 +16,8 @@ REPLACE INTO EventBatchCommit (Writer, Batch, Written) VALUES (?, ?, UTC_TIMESTA
 SELECT Batch FROM EventBatchCommit WHERE Writer = ? FOR UPDATE
 -- json upsert: rows 1, parameters 0 []
 (none)
+-- json call: rows 1, parameters 0 []
+(none)
 -- insert: rows 1, parameters 0 []
 (none)
 -- write, no kept field given: rows 1, parameters 25 [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24]
