@@ -136,18 +136,20 @@ static const struct dialect dialects[] = {
 		 * "rollback on errors" level) clash with the per-item ones:
 		 * level 0 leaves error handling to the program */
 		.connect_suffix = ";Protocol=7.4-0",
-		/* By default nothing is prepared under a name on the server:
-		 * psqlODBC names statements after memory addresses, which
-		 * workers forked from one parent share, and behind
-		 * pgbouncer's transaction pooling one worker's name reaches
-		 * another's statement.  Parameters are then sent in the
-		 * statement's text, as literals the driver quotes.  A string
-		 * that says UseServerSidePrepare itself (no pooler between)
-		 * keeps its choice. */
+		/* Nothing is prepared under a name on the server: psqlODBC
+		 * names SQLPrepare'd statements after memory addresses, which
+		 * workers forked from one parent share, and behind pgbouncer's
+		 * transaction pooling one worker's name reaches another's
+		 * statement.  Every statement goes with SQLExecDirect instead,
+		 * and UseServerSidePrepare=1 makes that PostgreSQL's unnamed
+		 * statement, the parameters sent apart from the text.  A
+		 * string that says UseServerSidePrepare=0 has the driver quote
+		 * them into the text. */
 		.default_key = "UseServerSidePrepare",
-		.default_setting = ";UseServerSidePrepare=0",
+		.default_setting = ";UseServerSidePrepare=1",
+		.exec_direct = true,
 		/* autocommit off: the driver sends BEGIN before the first
-		 * statement, so begin needs no round trip of its own */
+		 * statement (its own round trip for an unnamed statement) */
 		.begin = NULL,
 		STANDARD_SQL,
 		.fatal_natives = no_natives,

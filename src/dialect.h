@@ -76,6 +76,9 @@ struct dialect {
 	 * default_key itself (a setting an operator may choose otherwise) */
 	const char *default_key, *default_setting;
 	const char *const *on_connect; /* statements run once per connection */
+	/* Send each statement's text with SQLExecDirect at every execute,
+	 * never SQLPrepare: nothing is prepared under a name on the server */
+	bool exec_direct;
 	/* Writers queue for the database file (flock) before begin: the
 	 * database has one write lock and its driver polls for it (SQLite:
 	 * the ODBC driver's busy handler sleeps 10 ms a try). */

@@ -64,6 +64,9 @@ odbc_prepared(struct stmt_cache *cache, SQLHDBC dbc, const struct dialect *d, in
 	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &st->h))) {
 		odbc_diag(SQL_HANDLE_DBC, dbc, "allocating a statement", err);
 		st->h = SQL_NULL_HSTMT;
+	} else if (d->exec_direct) {
+		st->text = text; /* odbc_exec sends it */
+		return st;
 	} else if (!SQL_SUCCEEDED(SQLPrepare(st->h, (SQLCHAR *)text, SQL_NTS))) {
 		odbc_diag(SQL_HANDLE_STMT, st->h, "prepare", err);
 		SQLFreeHandle(SQL_HANDLE_STMT, st->h);
@@ -80,6 +83,8 @@ odbc_cache_clear(struct stmt_cache *cache)
 		if (cache->stmts[i].h != SQL_NULL_HSTMT)
 			SQLFreeHandle(SQL_HANDLE_STMT, cache->stmts[i].h);
 		cache->stmts[i].h = SQL_NULL_HSTMT;
+		free(cache->stmts[i].text);
+		cache->stmts[i].text = NULL;
 	}
 }
 
@@ -126,7 +131,8 @@ bind_field(struct db_stmt *st, struct param_buf *pb, int p, const struct event_r
 bool
 odbc_exec(struct db_stmt *st, struct db_error *err)
 {
-	SQLRETURN rc = SQLExecute(st->h);
+	SQLRETURN rc = st->text != NULL ? SQLExecDirect(st->h, (SQLCHAR *)st->text, SQL_NTS)
+					: SQLExecute(st->h);
 
 	if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) {
 		odbc_diag(SQL_HANDLE_STMT, st->h, "execute", err);

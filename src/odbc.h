@@ -39,6 +39,7 @@ struct param_buf {
 struct db_stmt {
 	SQLHSTMT h; /* SQL_NULL_HSTMT until prepared */
 	struct stmt_shape shape;
+	char *text; /* the dialect's exec_direct: sent at every execute */
 };
 
 /* Every statement kind of one connection, each prepared on first use. */

@@ -244,9 +244,9 @@ class FailoverCase(harness.EnvelopeChecks):
 class PostgresqlFailoverTest(FailoverCase, unittest.TestCase):
     backend = "postgresql"
     server_kind = servers.PostgresServer
-    # the call of sql/'s upsert function with the rows (its check at
-    # connect passes '[]'), the parameters quoted into the text by psqlODBC
-    write = b"events_batch_upsert_v1(CAST('[{"
+    # the rows of the call of sql/'s upsert function (the check at connect
+    # sends '[]'): its JSON parameter
+    write = b'[{"c0":'
 
 
 class MariadbFailoverTest(FailoverCase, unittest.TestCase):
