@@ -570,21 +570,28 @@ class StoreTests(harness.EnvelopeChecks):
             self.assertEqual({"subject": rows[eid]["subject"],
                               "entry_User": rows[eid]["entry_User"]}, row, "event %d" % eid)
 
+    def put_mixed_batch(self, seed):
+        """Store rows 2, 5 ... 398, then put mixed_batch(seed) over them and
+        check each item's status and each row; the second answer and the
+        model."""
+        existing = range(2, 400, 3)
+        r = self.put([harness.event(i, subject="old%d" % i, entry_User="first")
+                      for i in existing])
+        self.assertEqual(r.statuses(), [201] * len(existing))
+        model = {i: {"subject": "old%d" % i, "entry_User": "first"} for i in existing}
+        batch, want = self.mixed_batch(model, seed)
+        r = self.put(batch)
+        self.assert_multistatus(r, want)
+        self.assert_rows_are(model)
+        return r, model
+
     def test_a_mixed_batch_gets_what_writing_item_by_item_would_give(self):
         """The fast path writes many rows per statement. A batch larger than
         one statement, of rows stored and not, kept fields given or not and
         repeated ids, gets for each item the status, and for each row the
         values, of writing the items one at a time in order; so does one
         with two rows the database refuses (redone item by item)."""
-        existing = range(2, 400, 3)
-        r = self.put([harness.event(i, subject="old%d" % i, entry_User="first")
-                      for i in existing])
-        self.assertEqual(r.statuses(), [201] * len(existing))
-        model = {i: {"subject": "old%d" % i, "entry_User": "first"} for i in existing}
-        batch, want = self.mixed_batch(model, 6)
-        r = self.put(batch)
-        self.assert_multistatus(r, want)
-        self.assert_rows_are(model)
+        r, model = self.put_mixed_batch(6)
         self.assert_fast_path(r)
 
         self.add_refusal()

@@ -51,13 +51,7 @@ class PostgresqlStoreTest(StoreTests, unittest.TestCase):
         parameters into the statement's text (the simple protocol), and the
         same batch stores the same."""
         self.sb.write_config(databases={"test": self.server.odbc + ";UseServerSidePrepare=0"})
-        existing = range(2, 400, 3)
-        self.put([harness.event(i, subject="old%d" % i, entry_User="first") for i in existing])
-        model = {i: {"subject": "old%d" % i, "entry_User": "first"} for i in existing}
-        batch, want = self.mixed_batch(model, 8)
-        r = self.put(batch)
-        self.assert_multistatus(r, want)
-        self.assert_rows_are(model)
+        r, _ = self.put_mixed_batch(8)
         self.assert_fast_path(r)
 
     def test_without_the_function_the_upsert_is_sent_as_a_statement(self):
@@ -66,15 +60,7 @@ class PostgresqlStoreTest(StoreTests, unittest.TestCase):
         the check is the only statement that fails."""
         self.server.execute("DROP FUNCTION %s" % FUNCTION, user=self.server.user)
         self.addCleanup(self.server.execute, self.server.schema_sql(), user=self.server.user)
-        existing = range(2, 400, 3)
-        r = self.put([harness.event(i, subject="old%d" % i, entry_User="first")
-                      for i in existing])
-        self.assertEqual(r.statuses(), [201] * len(existing))
-        model = {i: {"subject": "old%d" % i, "entry_User": "first"} for i in existing}
-        batch, want = self.mixed_batch(model, 6)
-        r = self.put(batch)
-        self.assert_multistatus(r, want)
-        self.assert_rows_are(model)
+        r, _ = self.put_mixed_batch(6)
         self.assertIn("no usable function %s (SQLSTATE 42883; see sql/)" % FUNCTION, r.stderr)
         self.assertEqual(re.findall(r"database: (\w+) failed: SQLSTATE (\w+)", r.stderr),
                          [("execute", "42883")], r.stderr)
