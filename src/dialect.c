@@ -129,8 +129,8 @@ static const struct dialect dialects[] = {
 			     [FT_DOUBLE] = "DOUBLE PRECISION",
 			     [FT_STRING] = "TEXT",
 			     [FT_DATETIME] = "TIMESTAMP"},
-		/* parsed and planned once per server connection, against
-		 * every request with UseServerSidePrepare=0 */
+		/* planned once per server connection, where a statement is
+		 * parsed and planned at every execute */
 		.json_function = "events_batch_upsert_v1",
 		/* psqlODBC's own per-statement savepoints (its default
 		 * "rollback on errors" level) clash with the per-item ones:
