@@ -31,11 +31,11 @@ CREATE TABLE IF NOT EXISTS Event (
 );
 
 -- The bulk upsert as a function: PostgreSQL parses and plans it once per
--- server connection, where the statement itself is planned at every
--- request (psqlODBC sends it as text, UseServerSidePrepare=0). Optional:
--- without it the program sends the same upsert as a statement (and logs so
--- once per connection). It holds no state of a session, so a pooler in
--- transaction mode may stand between. The program checks (its unit tests)
+-- server connection, where the statement itself is parsed and planned at
+-- every request (the program prepares nothing under a name on the server,
+-- see the README). Optional: without it the program sends the same upsert
+-- as a statement (and logs so once per connection). It holds no state of a
+-- session, so a pooler in transaction mode may stand between. The program checks (its unit tests)
 -- that this text is exactly the statement it would send; a new version of
 -- the program that changes the statement also changes the function's name.
 CREATE OR REPLACE FUNCTION events_batch_upsert_v1(JSON, INTEGER[], INTEGER[])
