@@ -63,10 +63,9 @@ kept_index(int f)
 static bool
 field_kept(int f, unsigned variant)
 {
-	for (int k = 0; k < EVENT_NKEPT; k++)
-		if (event_kept[k] == f)
-			return !(variant & (1u << k));
-	return false;
+	int k = kept_index(f);
+
+	return k >= 0 && !(variant & (1u << k));
 }
 
 static void
@@ -416,7 +415,7 @@ sqltext_json_function(const struct dialect *d)
 	struct sqlbuf b = {NULL, 0, 0, false};
 	struct stmt_shape sh;
 
-	if (d->bulk != BULK_JSON_ROWS || d->json_function == NULL)
+	if (!dialect_uses(d, ST_JSON_CALL))
 		return NULL;
 	sql_add(&b, "CREATE OR REPLACE FUNCTION ");
 	add_json_function(&b, d, true);
