@@ -225,6 +225,52 @@ driver_connect(struct db_pool *pool, struct db_conn *c)
 	return ok;
 }
 
+/* Run a fixed text with no parameters and no result, directly. */
+static bool
+exec_direct(struct db_conn *c, const char *text, struct db_error *err)
+{
+	SQLHSTMT h;
+	bool ok;
+
+	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
+		return false;
+	ok = SQL_SUCCEEDED(SQLExecDirect(h, (SQLCHAR *)text, SQL_NTS));
+	if (!ok && err != NULL)
+		odbc_diag(SQL_HANDLE_STMT, h, text, err);
+	SQLFreeHandle(SQL_HANDLE_STMT, h);
+	return ok;
+}
+
+/* Whether the dialect's fence and the marker table are there (a fence
+ * of no writer, and the table's columns): a batch that is one call may
+ * then go alone, with this connection's writer id on its marker. */
+static enum db_status
+fence_probe(struct db_conn *c)
+{
+	const struct dialect *d = c->dialect;
+	struct db_stmt *st;
+	SQLLEN ind;
+	bool ok;
+
+	if (d->fence == NULL || d->mark_probe == NULL)
+		return DB_OK;
+	st = odbc_prepared(&c->cache, c->dbc, d, ST_FENCE, &c->err);
+	ok = st != NULL && odbc_bind_text(st, 1, NULL, 0, &ind, &c->err) && odbc_exec(st, &c->err);
+	if (ok)
+		odbc_done(st);
+	if (ok && exec_direct(c, d->mark_probe, &c->err)) {
+		c->can_go_alone = true;
+		util_uuid4(c->writer);
+		return DB_OK;
+	}
+	if (conn_status(c) != DB_REFUSED)
+		return conn_status(c);
+	log_msg("database %s: no events_batch_outcome_v1 function or EventBatchCommit table "
+		"(SQLSTATE %s; see sql/): every batch begins and commits a transaction",
+		c->db->name, c->err.state);
+	return DB_OK;
+}
+
 /* Whether the dialect's json_function (sql/) is there and runs, by a call
  * with no rows: the JSON upsert then goes through it.  DB_OK either way,
  * unless the connection failed. */
@@ -235,17 +281,19 @@ json_function_probe(struct db_conn *c)
 	struct db_stmt *st;
 	bool ok;
 
-	c->json_call = false;
+	c->json_call = c->can_go_alone = false;
 	if (d->bulk != BULK_JSON_ROWS || d->json_function == NULL)
 		return DB_OK;
 	st = odbc_prepared(&c->cache, c->dbc, d, ST_JSON_CALL, &c->err);
 	ok = st != NULL && odbc_bind_text(st, 1, "[]", 2, &c->text_ind[0], &c->err);
 	for (int k = 0; ok && k < EVENT_NKEPT; k++)
 		ok = odbc_bind_text(st, 2 + k, "{}", 2, &c->text_ind[1 + k], &c->err);
+	for (int p = SQL_JSON_WRITER; ok && p <= SQL_JSON_BATCH; p++)
+		ok = odbc_bind_text(st, p, NULL, 0, &c->text_ind[p - 1], &c->err);
 	if (ok && odbc_exec(st, &c->err)) {
 		odbc_done(st);
 		c->json_call = true;
-		return DB_OK;
+		return fence_probe(c);
 	}
 	if (conn_status(c) != DB_REFUSED)
 		return conn_status(c); /* not the function: the connection */
@@ -295,22 +343,6 @@ connect_status(const struct db_conn *c)
 	if (strncmp(c->err.state, "HYT", 3) == 0)
 		return DB_LOST;
 	return conn_status(c) == DB_LOST ? DB_LOST : DB_UNAVAILABLE;
-}
-
-/* Run a fixed text with no parameters and no result, directly. */
-static bool
-exec_direct(struct db_conn *c, const char *text, struct db_error *err)
-{
-	SQLHSTMT h;
-	bool ok;
-
-	if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, c->dbc, &h)))
-		return false;
-	ok = SQL_SUCCEEDED(SQLExecDirect(h, (SQLCHAR *)text, SQL_NTS));
-	if (!ok && err != NULL)
-		odbc_diag(SQL_HANDLE_STMT, h, text, err);
-	SQLFreeHandle(SQL_HANDLE_STMT, h);
-	return ok;
 }
 
 /* Whether the marker table is there; each connection writes as a writer
@@ -421,12 +453,56 @@ conn_begin(struct db_pool *pool, struct db_conn *c)
 		return st;
 	c->txid = 0;
 	c->run_id[0] = '\0';
+	c->alone = false;
 	if (c->dialect->queue_writers)
 		wqueue_enter(&c->queue);
 	if (c->dialect->begin == NULL)
 		return DB_OK;
 	if ((st = conn_fixed(c, ST_BEGIN)) != DB_OK)
 		conn_close(c); /* opened again by the next begin */
+	return st;
+}
+
+/* Autocommit on or off; the driver says nothing to the server, as no
+ * transaction is open. */
+static bool
+set_autocommit(struct db_conn *c, bool on)
+{
+	if (SQL_SUCCEEDED(SQLSetConnectAttr(
+		    c->dbc, SQL_ATTR_AUTOCOMMIT,
+		    (SQLPOINTER)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF), 0)))
+		return true;
+	odbc_diag(SQL_HANDLE_DBC, c->dbc, on ? "autocommit on" : "autocommit off", &c->err);
+	return false;
+}
+
+enum db_status
+conn_alone(struct db_conn *c)
+{
+	util_uuid4(c->run_id);
+	c->alone = true;
+	if (set_autocommit(c, true))
+		return DB_OK;
+	c->alone = false;
+	c->run_id[0] = '\0';
+	conn_close(c);
+	return DB_UNAVAILABLE;
+}
+
+enum db_status
+conn_alone_done(struct db_conn *c, enum db_status st)
+{
+	if (st == DB_LOST) {
+		/* sent, perhaps committed: find out */
+		struct db_error kept = c->err;
+		conn_close(c);
+		c->err = kept;
+		return DB_IN_DOUBT;
+	}
+	if (!set_autocommit(c, false)) {
+		conn_close(c);
+		return st == DB_OK ? DB_OK : DB_UNAVAILABLE; /* the batch was applied */
+	}
 	return st;
 }
 
@@ -493,17 +569,21 @@ conn_commit(struct db_conn *c)
 }
 
 enum outcome
-conn_outcome(struct db_pool *pool, struct db_conn *c)
+conn_outcome(struct db_pool *pool, struct db_conn *c, char *answer, size_t size)
 {
-	char key[UUID_TEXT_LEN + 1], answer[64], run_id[UUID_TEXT_LEN + 1];
-	bool marker = c->known != NULL && c->known->in_doubt == IN_DOUBT_MARKER;
+	char key[UUID_TEXT_LEN + 1], run_id[UUID_TEXT_LEN + 1];
+	/* a lone statement's batch: its marker, through the fence */
+	bool alone = c->alone && c->run_id[0] != '\0';
+	bool marker = alone || (c->known != NULL && c->known->in_doubt == IN_DOUBT_MARKER);
 	struct db_stmt *st;
 	SQLLEN ind;
 	bool ok;
 
 	/* the question, kept: a new connection is a new writer */
 	snprintf(run_id, sizeof(run_id), "%s", c->run_id);
-	if (c->known != NULL && c->known->in_doubt == IN_DOUBT_TXID && c->txid > 0)
+	if (alone)
+		snprintf(key, sizeof(key), "%s", c->writer);
+	else if (c->known != NULL && c->known->in_doubt == IN_DOUBT_TXID && c->txid > 0)
 		snprintf(key, sizeof(key), "%lld", (long long)c->txid);
 	else if (marker && run_id[0] != '\0')
 		snprintf(key, sizeof(key), "%s", c->writer);
@@ -511,16 +591,24 @@ conn_outcome(struct db_pool *pool, struct db_conn *c)
 		return OUTCOME_UNKNOWN;
 	if (!c->open && conn_open(pool, c) != DB_OK)
 		return OUTCOME_NO_ANSWER;
-	if (marker) /* Galera: read after every write set this node has received */
+	if (alone && !c->can_go_alone) /* the fence is gone since */
+		return OUTCOME_UNKNOWN;
+	if (marker && !alone) /* Galera: read after every write set this node has received */
 		exec_direct(c, "SET SESSION wsrep_sync_wait = 1", NULL);
-	st = odbc_prepared(&c->cache, c->dbc, c->dialect, ST_OUTCOME, &c->err);
+	/* the fence writes: it commits by itself */
+	ok = !alone || set_autocommit(c, true);
+	st = ok ? odbc_prepared(&c->cache, c->dbc, c->dialect, alone ? ST_FENCE : ST_OUTCOME,
+				&c->err)
+		: NULL;
 	ok = st != NULL && odbc_bind_text(st, 1, key, strlen(key), &ind, &c->err) &&
 	     odbc_exec(st, &c->err);
 	if (ok) {
-		ok = odbc_fetch_text(st, answer, sizeof(answer), &c->err);
+		ok = odbc_fetch_text(st, answer, size, &c->err);
 		odbc_done(st);
 	}
-	if (marker)
+	if (alone && c->open && !set_autocommit(c, false))
+		conn_close(c);
+	if (marker && !alone)
 		exec_direct(c, "SET SESSION wsrep_sync_wait = 0", NULL);
 	conn_rollback(c); /* end what the question began; keeps c->err */
 	if (!ok) {
@@ -528,6 +616,14 @@ conn_outcome(struct db_pool *pool, struct db_conn *c)
 		if (strcmp(c->err.state, "22023") == 0)
 			return OUTCOME_NOT_COMMITTED;
 		return conn_status(c) == DB_REFUSED ? OUTCOME_UNKNOWN : OUTCOME_NO_ANSWER;
+	}
+	if (alone) {
+		/* "<batch> <created flags>": the flags are the answer */
+		size_t n = strlen(run_id);
+		if (strncmp(answer, run_id, n) != 0 || answer[n] != ' ')
+			return OUTCOME_NOT_COMMITTED;
+		memmove(answer, answer + n + 1, strlen(answer + n + 1) + 1);
+		return OUTCOME_COMMITTED;
 	}
 	if (marker)
 		return strcmp(answer, run_id) == 0 ? OUTCOME_COMMITTED : OUTCOME_NOT_COMMITTED;

@@ -13,6 +13,7 @@
 #include "dialect.h"
 #include "odbc.h"
 #include "outbuf.h"
+#include "sqltext.h"
 #include "util.h"
 #include "wqueue.h"
 
@@ -27,15 +28,19 @@ struct db_conn {
 	struct param_buf *pbuf; /* PARAM_BUFS of them */
 	/* BULK_JSON_ROWS: the rows' text, then one key list per kept field */
 	struct outbuf json, absent[EVENT_NKEPT];
-	SQLLEN text_ind[1 + EVENT_NKEPT];
-	bool json_call;      /* the dialect's json_function is there: call it */
+	SQLLEN text_ind[SQL_JSON_BATCH];
+	bool json_call; /* the dialect's json_function is there: call it */
+	/* its fence and the marker table too: a batch that is one call may
+	 * go alone, in autocommit; and whether this run does */
+	bool can_go_alone, alone;
 	struct wqueue queue; /* queue_writers dialects */
 	struct db_error err; /* the last failure on this connection */
 	bool busy;           /* a request of some thread has it */
 	/* What a commit whose answer is lost is found out by (SPEC §13):
 	 * IN_DOUBT_TXID, the run's transaction id (0: none seen yet);
 	 * IN_DOUBT_MARKER, this connection's writer id and the run's id, when
-	 * the marker table is there */
+	 * the marker table is there; a run that goes alone, the same, through
+	 * the dialect's fence */
 	int64_t txid;
 	bool marker;
 	char writer[UUID_TEXT_LEN + 1];
@@ -69,6 +74,16 @@ void conn_release(struct db_pool *pool, struct db_conn *c);
  */
 enum db_status conn_begin(struct db_pool *pool, struct db_conn *c);
 
+/*
+ * A run that is one statement committing by itself (c open, can_go_alone,
+ * no transaction begun by conn_begin's driver yet): a fresh run id for the
+ * statement's marker, and autocommit on.  conn_alone_done ends it with the
+ * statement's status: autocommit off again, and a connection lost on the
+ * way closed, DB_IN_DOUBT (the statement may have committed).
+ */
+enum db_status conn_alone(struct db_conn *c);
+enum db_status conn_alone_done(struct db_conn *c, enum db_status st);
+
 /* Run a fixed statement (ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO). */
 enum db_status conn_fixed(struct db_conn *c, int kind);
 
@@ -91,8 +106,11 @@ enum outcome {
 	OUTCOME_NO_ANSWER, /* the question failed (c->err): no connection yet */
 };
 
-/* What became of c's last commit, asked on a new connection. */
-enum outcome conn_outcome(struct db_pool *pool, struct db_conn *c);
+/* What became of c's last commit, asked on a new connection; answer
+ * (size bytes) is room for the answer, which for a run that went alone
+ * and committed holds its rows' created flags, a '1' or '0' each in key
+ * order. */
+enum outcome conn_outcome(struct db_pool *pool, struct db_conn *c, char *answer, size_t size);
 
 /* Roll back; a connection that fails even this is closed. */
 void conn_rollback(struct db_conn *c);

@@ -131,7 +131,7 @@ static const struct dialect dialects[] = {
 			     [FT_DATETIME] = "TIMESTAMP"},
 		/* planned once per server connection, where a statement is
 		 * parsed and planned at every execute */
-		.json_function = "events_batch_upsert_v1",
+		.json_function = "events_batch_upsert_v2",
 		/* psqlODBC's own per-statement savepoints (its default
 		 * "rollback on errors" level) clash with the per-item ones:
 		 * level 0 leaves error handling to the program */
@@ -158,6 +158,8 @@ static const struct dialect dialects[] = {
 		.native_mask = ~0,
 		.in_doubt = IN_DOUBT_TXID,
 		.outcome = "SELECT CAST(txid_status(CAST(? AS BIGINT)) AS TEXT)",
+		.mark_probe = "SELECT Writer, Batch, Written FROM EventBatchCommit WHERE 1 = 0",
+		.fence = "SELECT events_batch_outcome_v1(CAST(? AS TEXT))",
 	},
 	{
 		.name = "mariadb",

@@ -118,10 +118,17 @@ struct dialect {
 	 * column: txid_status() (IN_DOUBT_TXID), or the writer's last
 	 * committed batch id (IN_DOUBT_MARKER) */
 	const char *outcome;
-	/* IN_DOUBT_MARKER: a statement that fails when the marker table is
-	 * missing (the marker is then not written, and a lost commit answer
-	 * stays in doubt) */
+	/* IN_DOUBT_MARKER, and fence: a statement that fails when the marker
+	 * table is missing (the marker is then not written, and a lost commit
+	 * answer stays in doubt; without fence, no batch goes alone) */
 	const char *mark_probe;
+	/* json_function dialects: a batch that is one call of the function
+	 * goes alone, in autocommit (one round trip, no BEGIN or COMMIT), the
+	 * function writing the marker row first.  fence (one text parameter,
+	 * the writer id; one text column) answers the writer's last batch and
+	 * gives the writer up, so that a call still on its way fails; with a
+	 * NULL writer it answers NULL and does nothing.  NULL: none. */
+	const char *fence;
 };
 
 /* The dialect whose dbms_prefix matches dbms_name, or NULL. */

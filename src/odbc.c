@@ -167,10 +167,10 @@ bool
 odbc_bind_text(struct db_stmt *st, int p, const char *s, size_t len, SQLLEN *ind,
 	       struct db_error *err)
 {
-	*ind = (SQLLEN)len;
+	*ind = s != NULL ? (SQLLEN)len : SQL_NULL_DATA;
 	if (SQL_SUCCEEDED(SQLBindParameter(st->h, (SQLUSMALLINT)p, SQL_PARAM_INPUT, SQL_C_CHAR,
-					   SQL_VARCHAR, len ? len : 1, 0, (SQLPOINTER)s,
-					   (SQLLEN)len, ind)))
+					   SQL_VARCHAR, len ? len : 1, 0,
+					   (SQLPOINTER)(s != NULL ? s : ""), (SQLLEN)len, ind)))
 		return true;
 	odbc_diag(SQL_HANDLE_STMT, st->h, "bind", err);
 	return false;

@@ -68,8 +68,8 @@ void odbc_cache_clear(struct stmt_cache *cache);
 bool odbc_exec_rows(struct db_stmt *st, struct param_buf *pbuf, const struct event_row *rows,
 		    struct db_error *err);
 
-/* Bind s[0..len) as text parameter p (1-based); *ind must live until the
- * statement has run. */
+/* Bind s[0..len) as text parameter p (1-based), or NULL when s is NULL;
+ * *ind must live until the statement has run. */
 bool odbc_bind_text(struct db_stmt *st, int p, const char *s, size_t len, SQLLEN *ind,
 		    struct db_error *err);
 

@@ -162,13 +162,14 @@ out_string(struct outbuf *o, const char *s)
 }
 
 char *
-resp_multistatus_body(const struct item_result *results, size_t n, const char *activity,
-		      size_t *len)
+resp_multistatus_body(char *old, size_t old_len, const struct item_result *results, size_t n,
+		      const char *activity, size_t *len)
 {
-	struct outbuf o = {NULL, 0, 0, false};
+	struct outbuf o = {old, 0, old_len, false};
 
 	/* about 80 bytes an item: one allocation for a typical batch */
-	out_reserve(&o, 128 + n * 80);
+	if (old == NULL)
+		out_reserve(&o, 128 + n * 80);
 	OUT_LITERAL(&o, "{\"data\":[");
 	for (size_t i = 0; i < n && !o.failed; i++) {
 		const struct item_result *r = &results[i];

@@ -27,9 +27,12 @@ int resp_write_error(const struct eb_transport *t, enum eb_err err, const char *
  * The 207 body, one entry per item in order: built before the batch commits,
  * so that running out of memory here still leaves nothing applied.
  * Returns a malloc'd body (length in *len), or NULL when memory runs out.
+ * old (old_len bytes, or NULL) is a body made before for the same items,
+ * written over: nothing is allocated when the new one is no longer (a 201
+ * that became a 200), else old is grown or, when that fails, freed.
  */
-char *resp_multistatus_body(const struct item_result *results, size_t n, const char *activity,
-			    size_t *len);
+char *resp_multistatus_body(char *old, size_t old_len, const struct item_result *results, size_t n,
+			    const char *activity, size_t *len);
 
 /* Send a body from resp_multistatus_body as 207 Multi-Status; dry_run adds
  * Preference-Applied: tx=rollback (SPEC §11), more the header lines more

@@ -218,7 +218,7 @@ build_existing(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d,
 	sh->rows = rows;
 }
 
-_Static_assert(1 + EVENT_NKEPT <= 9, "the JSON upsert's parameters are $1 to $9");
+_Static_assert(SQL_JSON_BATCH <= 9, "the JSON function's parameters are $1 to $9");
 
 /* The marker of parameter n (from 1) of the JSON upsert: "?" for the
  * statement, "$n" for the body of the dialect's json_function. */
@@ -320,7 +320,7 @@ add_json_answer(struct sqlbuf *b, const struct dialect *d, bool typed)
 		sql_add(b, typed ? ", txid BIGINT" : ", txid");
 }
 
-/* "events_batch_upsert_v1(CAST(? AS JSON), CAST(? AS INTEGER[]), ...)":
+/* "events_batch_upsert_v2(CAST(? AS JSON), CAST(? AS INTEGER[]), ...)":
  * the call of json_function, or with types only, its signature. */
 static void
 add_json_function(struct sqlbuf *b, const struct dialect *d, bool signature)
@@ -329,7 +329,40 @@ add_json_function(struct sqlbuf *b, const struct dialect *d, bool signature)
 	sql_add(b, signature ? "(JSON" : "(CAST(? AS JSON)");
 	for (int k = 0; k < EVENT_NKEPT; k++)
 		sql_add(b, signature ? ", INTEGER[]" : ", CAST(? AS INTEGER[])");
+	for (int p = SQL_JSON_WRITER; p <= SQL_JSON_BATCH; p++)
+		sql_add(b, signature ? ", TEXT" : ", CAST(? AS TEXT)");
 	sql_add(b, ")");
+}
+
+/* The function's body after its plain branch (no writer: in a
+ * transaction, whose txid tells): the upsert, and in the same statement
+ * the writer's marker row with the batch id and the created flags, a '1'
+ * or '0' per row in key order, for the dialect's fence to answer when the
+ * statement's own answer is lost.  The marker is refused once the fence
+ * has given the writer up: then no row comes back, and the function fails
+ * (a batch is never empty), which undoes the upsert. */
+static void
+build_json_marked(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d)
+{
+	char writer[8], batch[8];
+
+	json_param(writer, true, SQL_JSON_WRITER);
+	json_param(batch, true, SQL_JSON_BATCH);
+	sql_add(b, "\tRETURN QUERY WITH u (k, c, t) AS (");
+	build_json_upsert(b, sh, d, true);
+	sql_add(b, "), m AS (INSERT INTO EventBatchCommit (Writer, Batch, Created, Written) "
+		   "VALUES (");
+	sql_add(b, writer);
+	sql_add(b, ", ");
+	sql_add(b, batch);
+	sql_add(b, ", COALESCE((SELECT string_agg(CAST(c AS TEXT), '' ORDER BY k) FROM u), ''), "
+		   "timezone('UTC', statement_timestamp())) ON CONFLICT (Writer) DO UPDATE SET "
+		   "Batch = EXCLUDED.Batch, Created = EXCLUDED.Created, Written = EXCLUDED.Written "
+		   "WHERE EventBatchCommit.Batch <> 'lost' RETURNING 1) SELECT k, c, t FROM u, "
+		   "m;\n\tIF NOT FOUND THEN\n\t\tRAISE EXCEPTION 'events-batch: writer % was given "
+		   "up after a lost answer', ");
+	sql_add(b, writer);
+	sql_add(b, ";\n\tEND IF;\n");
 }
 
 /* BULK_JSON_ROWS with json_function: the same upsert, through the
@@ -341,7 +374,7 @@ build_json_call(struct sqlbuf *b, struct stmt_shape *sh, const struct dialect *d
 	add_json_answer(b, d, false);
 	sql_add(b, " FROM ");
 	add_json_function(b, d, false);
-	sh->nparams = 1 + EVENT_NKEPT;
+	sh->nparams = SQL_JSON_BATCH;
 }
 
 static const char *
@@ -356,6 +389,7 @@ fixed_text(const struct dialect *d, int kind)
 	case ST_ROLLBACK_TO: return d->rollback_to;
 	case ST_MARK: return d->mark;
 	case ST_OUTCOME: return d->outcome;
+	case ST_FENCE: return d->fence;
 	default: return NULL;
 	}
 }
@@ -414,6 +448,7 @@ sqltext_json_function(const struct dialect *d)
 {
 	struct sqlbuf b = {NULL, 0, 0, false};
 	struct stmt_shape sh;
+	char param[8];
 
 	if (!dialect_uses(d, ST_JSON_CALL))
 		return NULL;
@@ -421,9 +456,13 @@ sqltext_json_function(const struct dialect *d)
 	add_json_function(&b, d, true);
 	sql_add(&b, "\nRETURNS TABLE (");
 	add_json_answer(&b, d, true);
-	sql_add(&b, ")\nLANGUAGE plpgsql AS $$\nBEGIN\n\tRETURN QUERY ");
+	sql_add(&b, ")\nLANGUAGE plpgsql AS $$\nBEGIN\n\tIF ");
+	sql_add(&b, json_param(param, true, SQL_JSON_WRITER));
+	sql_add(&b, " IS NULL THEN\n\t\tRETURN QUERY ");
 	build_json_upsert(&b, &sh, d, true);
-	sql_add(&b, ";\nEND\n$$;\n");
+	sql_add(&b, ";\n\t\tRETURN;\n\tEND IF;\n");
+	build_json_marked(&b, &sh, d);
+	sql_add(&b, "END\n$$;\n");
 	if (b.overflow) {
 		free(b.text);
 		return NULL;

@@ -27,6 +27,7 @@ enum stmt_kind {
 	ST_ROLLBACK_TO,
 	ST_MARK,        /* IN_DOUBT_MARKER: the transaction's marker row */
 	ST_OUTCOME,     /* what became of a commit whose answer was lost */
+	ST_FENCE,       /* what became of a lone statement's batch, and no more */
 	ST_JSON_UPSERT, /* BULK_JSON_ROWS: a run of rows as one JSON parameter */
 	ST_JSON_CALL,   /* the same, through the dialect's json_function */
 	ST_INSERT,      /* UPSERT_UPDATE_THEN_INSERT's second step */
@@ -38,13 +39,19 @@ enum stmt_kind {
 	ST__COUNT = ST_BULK + SQL_VARIANTS * BULK_SIZES
 };
 
+/* ST_JSON_CALL's last parameters: the writer and the batch id of the
+ * marker row the function writes first (both NULL: no marker). */
+#define SQL_JSON_WRITER (2 + EVENT_NKEPT)
+#define SQL_JSON_BATCH (3 + EVENT_NKEPT)
+
 /* Where a statement's parameters come from. */
 struct stmt_shape {
 	int rows;    /* rows of parameters: 1, or the rows of a bulk statement */
 	int nparams; /* parameters per row */
 	/* the field of each '?' of a row; for ST_JSON_UPSERT and
 	 * ST_JSON_CALL, none: their parameters are the rows' text, then a key
-	 * list per kept field */
+	 * list per kept field (ST_JSON_CALL: then the marker's writer and
+	 * batch ids, or two NULLs) */
 	signed char params[EVENT_NFIELDS + 1];
 };
 

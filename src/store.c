@@ -146,6 +146,13 @@ upsert_json(struct db_conn *c, const struct event_row *rows, size_t n, bool *cre
 		if (!odbc_bind_text(st, 2 + k, c->absent[k].text, c->absent[k].len,
 				    &c->text_ind[1 + k], &c->err))
 			return false;
+	/* a lone statement's marker; NULLs in a transaction (its txid tells) */
+	if (c->json_call &&
+	    (!odbc_bind_text(st, SQL_JSON_WRITER, c->alone ? c->writer : NULL, UUID_TEXT_LEN,
+			     &c->text_ind[SQL_JSON_WRITER - 1], &c->err) ||
+	     !odbc_bind_text(st, SQL_JSON_BATCH, c->alone ? c->run_id : NULL, UUID_TEXT_LEN,
+			     &c->text_ind[SQL_JSON_BATCH - 1], &c->err)))
+		return false;
 	return odbc_exec(st, &c->err) && fetch_every_row(c, st, rows, n, seen, created, txid_of(c));
 }
 
@@ -423,6 +430,34 @@ failed:
 /* How far a run of the batch got. */
 enum phase { PHASE_BEGIN, PHASE_WRITE, PHASE_COMMIT };
 
+/* Whether the batch can be one statement that commits by itself: one
+ * call of the dialect's function, with its marker, and no dry run. */
+static bool
+goes_alone(const struct db_conn *c, const struct rows *r, bool careful)
+{
+	return c->can_go_alone && !careful && !r->dry_run && r->n > 0 &&
+	       json_run(r->v, r->n) == r->n;
+}
+
+/* The batch as one statement in autocommit: one round trip, where a
+ * transaction takes the driver's BEGIN, the statement and COMMIT.  The
+ * caller's answer is made first, for the statement commits; the results
+ * change only from 201 to 200, which the caller makes again in place. */
+static enum db_status
+run_alone(struct db_conn *c, const struct rows *r, db_ready_fn *ready, void *ctx)
+{
+	enum db_status st;
+
+	/* the answer's length, until the statement tells */
+	for (size_t k = 0; k < r->n; k++)
+		set_stored(r->results[k], true);
+	if (!ready(ctx))
+		return DB_ABANDONED;
+	if ((st = conn_alone(c)) != DB_OK)
+		return st;
+	return conn_alone_done(c, store_json(c, r)); /* db_apply makes the answer again */
+}
+
 /* One run of the batch: begin, write every row (and the marker), commit
  * once the caller is ready.  *phase: where it stopped. */
 static enum db_status
@@ -435,6 +470,8 @@ run_batch(struct db_pool *pool, struct db_conn *c, const struct rows *r, bool ca
 	if ((st = conn_begin(pool, c)) != DB_OK)
 		return st;
 	*phase = PHASE_WRITE;
+	if (goes_alone(c, r, careful))
+		return run_alone(c, r, ready, ctx);
 	st = store(c, r, careful);
 	if (st == DB_OK)
 		st = conn_mark(c);
@@ -491,15 +528,27 @@ wait_again(struct db_pool *pool, struct retries *rt, const struct db_conn *c, co
 	return true;
 }
 
+/* A lone statement's created flags, as its marker kept them, into r's
+ * results; false when they are not one a row. */
+static bool
+set_created(const struct rows *r, const char *flags)
+{
+	if (strlen(flags) != r->n || strspn(flags, "01") != r->n)
+		return false;
+	for (size_t k = 0; k < r->n; k++)
+		set_stored(r->results[k], flags[k] == '1');
+	return true;
+}
+
 /* The commit's answer was lost: whether it committed, asked on a new
  * connection until the deadline.  DB_OK (it did), DB_LOST (it did not:
  * run it again), DB_IN_DOUBT (cannot be known), DB_UNAVAILABLE (time ran
  * out). */
 static enum db_status
-find_out(struct db_pool *pool, struct db_conn *c, struct retries *rt)
+ask_outcome(struct db_pool *pool, struct db_conn *c, struct retries *rt, char *answer, size_t size)
 {
 	for (;;) {
-		switch (conn_outcome(pool, c)) {
+		switch (conn_outcome(pool, c, answer, size)) {
 		case OUTCOME_COMMITTED:
 			log_msg("database %s: the lost commit's outcome: committed", c->db->name);
 			return DB_OK;
@@ -526,6 +575,30 @@ find_out(struct db_pool *pool, struct db_conn *c, struct retries *rt)
 	}
 }
 
+/* The commit's answer was lost: ask_outcome, and for a run that went
+ * alone, its rows' outcomes from its marker. */
+static enum db_status
+find_out(struct db_pool *pool, struct db_conn *c, const struct rows *r, struct retries *rt)
+{
+	bool alone = c->alone;
+	size_t size = r->n + UUID_TEXT_LEN + 64;
+	char *answer = malloc(size);
+	enum db_status st;
+
+	if (answer == NULL) {
+		log_msg("database %s: out of memory asking what the lost commit did", c->db->name);
+		return DB_IN_DOUBT;
+	}
+	st = ask_outcome(pool, c, rt, answer, size);
+	if (st == DB_OK && alone && !set_created(r, answer)) {
+		log_msg("database %s: the lost commit's marker does not hold its rows' outcomes",
+			c->db->name);
+		st = DB_IN_DOUBT;
+	}
+	free(answer);
+	return st;
+}
+
 enum db_status
 db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch, bool dry_run,
 	 db_ready_fn *ready, void *ctx)
@@ -548,13 +621,14 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 	}
 	r.results = results;
 	for (;;) {
-		bool reused = c->open;
+		bool reused = c->open, asked = false;
 		st = run_batch(pool, c, &r, careful, ready, ctx, &phase);
 		if (st == DB_IN_DOUBT) {
+			asked = true;
 			log_msg("database %s: the connection was lost during the commit (SQLSTATE "
 				"%s); finding out whether it committed",
 				db->name, c->err.state);
-			st = find_out(pool, c, &rt);
+			st = find_out(pool, c, &r, &rt);
 		}
 		if (st == DB_OK || st == DB_ABANDONED || st == DB_FAILED || st == DB_IN_DOUBT ||
 		    st == DB_TOO_LARGE)
@@ -568,9 +642,11 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 				"again",
 				c->err.state);
 		} else if (st == DB_LOST && reused && !reconnected && phase != PHASE_COMMIT) {
-			/* the kept connection died since the last request */
+			/* the kept connection died since the last request (a lone
+			 * statement's question opened a new one already) */
 			reconnected = true;
-			conn_close(c);
+			if (!asked)
+				conn_close(c);
 			log_msg("database %s: the kept connection failed; connecting again",
 				db->name);
 		} else if (st == DB_LOST || st == DB_CONFLICT) {
@@ -589,6 +665,11 @@ db_apply(struct db_pool *pool, const struct eb_database *db, struct batch *batch
 		}
 		batch_reset_stored(batch);
 	}
+	if (st != DB_OK) /* nothing applied, or not known: no item result */
+		batch_reset_stored(batch);
+	else if (c->alone && !ready(ctx)) /* the results came with the commit */
+		log_msg("database %s: the batch was applied, but its answer could not be made",
+			db->name);
 	conn_release(pool, c);
 	free(results);
 	return st;

@@ -247,6 +247,71 @@ class PostgresqlFailoverTest(FailoverCase, unittest.TestCase):
     # the rows of the call of sql/'s upsert function (the check at connect
     # sends '[]'): its JSON parameter
     write = b'[{"c0":'
+    # a batch that is one call goes alone, in autocommit: the call is its
+    # commit, and its marker row tells what a lost answer did
+    commit = write
+    # a batch with a repeated id is two calls, in a transaction
+    tx_commit = b"COMMIT\x00"
+
+    def test_transaction_commit_lost_after_the_server_had_it_is_found_committed(self):
+        self.put(self.batch([1], "old"))
+        self.relay.arm(self.tx_commit, "after")
+        r = self.put(self.batch([1, 2, 2], "new"))
+        self.assert_multistatus(r, [(1, 200), (2, 201), (2, 200)])
+        self.assertEqual(self.relay.dropped, 1)
+        self.assertRegex(r.stderr, r"lost during the commit")
+        self.assertRegex(r.stderr, r"the lost commit's outcome: committed")
+        self.assertEqual(self.rows(), {1: "new", 2: "new"})
+
+    def test_transaction_commit_lost_before_the_server_had_it_is_run_again(self):
+        self.relay.arm(self.tx_commit, "before")
+        r = self.put(self.batch([3, 3], "again"))
+        self.assert_multistatus(r, [(3, 201), (3, 200)])
+        self.assertEqual(self.relay.dropped, 1)
+        self.assertRegex(r.stderr, r"the lost commit's outcome: not committed")
+        self.assertEqual(self.rows(), {3: "again"})
+
+    def test_a_lone_batch_lost_answer_gives_each_item_its_true_outcome(self):
+        self.put(self.batch([2, 4], "old"))
+        self.relay.arm(self.write, "after")
+        r = self.put(self.batch([1, 2, 3, 4, 5], "new"))
+        self.assert_multistatus(r, [(1, 201), (2, 200), (3, 201), (4, 200), (5, 201)])
+        self.assertRegex(r.stderr, r"the lost commit's outcome: committed")
+        self.assertEqual(self.rows(), {i: "new" for i in range(1, 6)})
+        # the writer of the lost connection is given up; the new one wrote
+        # nothing alone yet (the batch was not run again)
+        marks = self.server.query("SELECT Batch FROM EventBatchCommit ORDER BY Written")
+        self.assertEqual(marks[-1][0], "lost", marks)
+
+    def test_a_given_up_writer_writes_nothing(self):
+        # what a call still on its way when the fence ran meets
+        w = "0a1b2c3d-0000-4000-8000-000000000001"
+        self.assertEqual(self.server.query(
+            "SELECT events_batch_outcome_v1('%s')" % w), [["lost "]])
+        call = ("SELECT * FROM events_batch_upsert_v2('[{\"c0\":77,\"c1\":false,"
+                "\"c6\":\"2024-01-01 00:00:00.000\",\"c14\":false,\"c15\":false,"
+                "\"c21\":\"2024-01-01 00:00:00.000\"}]', '{}', '{}', '%s', 'b')")
+        with self.assertRaises(Exception) as cm:
+            self.server.query(call % w)
+        self.assertIn("was given up", str(cm.exception))
+        self.assertEqual(self.rows(), {})
+        # another writer still writes, and its marker holds the flags
+        self.server.query(call % "0a1b2c3d-0000-4000-8000-000000000002")
+        self.assertEqual(self.rows(), {77: None})
+        self.assertEqual(self.server.query(
+            "SELECT events_batch_outcome_v1('0a1b2c3d-0000-4000-8000-000000000002')"),
+            [["b 1"]])
+
+    def test_without_the_marker_table_batches_use_a_transaction_and_a_lost_commit_is_found_out(self):
+        self.server.execute("DROP TABLE EventBatchCommit CASCADE")
+        self.addCleanup(self.server.execute, self.server.schema_sql())
+        self.relay.arm(self.tx_commit, "after")
+        r = self.put(self.batch([6], "tx"))
+        self.assert_multistatus(r, [(6, 201)])
+        self.assertRegex(r.stderr, r"no events_batch_outcome_v1 function or EventBatchCommit "
+                                   r"table \(SQLSTATE 42P01; see sql/\)")
+        self.assertRegex(r.stderr, r"the lost commit's outcome: committed")
+        self.assertEqual(self.rows(), {6: "tx"})
 
 
 class MariadbFailoverTest(FailoverCase, unittest.TestCase):

@@ -10,7 +10,7 @@ import harness  # noqa: E402
 from store_suite import StoreTests  # noqa: E402
 
 
-FUNCTION = "events_batch_upsert_v1"   # sql/schema-postgresql.sql
+FUNCTION = "events_batch_upsert_v2"   # sql/schema-postgresql.sql
 
 
 class PostgresqlStoreTest(StoreTests, unittest.TestCase):
@@ -43,6 +43,12 @@ class PostgresqlStoreTest(StoreTests, unittest.TestCase):
         self.assertEqual(len(calls), 4, "\n".join(statements))
         self.assertEqual(log.count("'[]'"), 2, log)
         self.assertFalse([s for s in statements if "json_to_recordset" in s], statements)
+        # each batch is one call that commits by itself: no BEGIN but the
+        # connect-time check's, no COMMIT, and the call names its marker
+        self.assertEqual(len([s for s in statements if s.startswith("BEGIN")]), 2, statements)
+        self.assertFalse([s for s in statements if s.startswith("COMMIT")], statements)
+        self.assertEqual(len(re.findall(r"\$4 = '[0-9a-f-]{36}', \$5 = '[0-9a-f-]{36}'", log)), 2,
+                         log)
         # nothing prepared under a name (pgbouncer in transaction mode)
         self.assertNotRegex(log, r"LOG:  execute (?!<unnamed>)", log)
 

@@ -27,6 +27,7 @@ static const struct {
 	{ST_ROLLBACK_TO, "rollback to"},
 	{ST_MARK, "mark"},
 	{ST_OUTCOME, "outcome"},
+	{ST_FENCE, "fence"},
 	{ST_JSON_UPSERT, "json upsert"},
 	{ST_JSON_CALL, "json call"},
 	{ST_INSERT, "insert"},
@@ -213,25 +214,16 @@ test_sqlite_bulk_is_compiled_once_and_answers_keys(void **state)
  * sql/schema-postgresql.sql exactly as the code builds it, and its body is
  * the upsert the program runs without it, the parameters numbered: the
  * two ways store the same. */
+/* The text of ddl between start and end is the statement upsert, with
+ * "$n" for its n-th "?" (each once). */
 static void
-test_postgresql_function_in_sql_is_the_upsert(void **state)
+assert_body_is(const char *ddl, const char *start, const char *end, const char *upsert)
 {
-	const struct dialect *pg = dialect_find("PostgreSQL");
-	const char *srcdir = getenv("EB_SRCDIR");
-	char path[1024], *file, *ddl, *upsert, *body, *p;
-	struct stmt_shape sh;
+	char *body, *p;
 
-	(void)state;
-	snprintf(path, sizeof(path), "%s/sql/schema-postgresql.sql", srcdir ? srcdir : "..");
-	assert_non_null(file = read_file(path));
-	assert_non_null(ddl = sqltext_json_function(pg));
-	if (strstr(file, ddl) == NULL)
-		fail_msg("%s does not hold the function as the code builds it:\n%s", path, ddl);
-
-	assert_non_null(upsert = sqltext_build(pg, ST_JSON_UPSERT, &sh));
-	assert_non_null(body = strstr(ddl, "RETURN QUERY "));
-	body += strlen("RETURN QUERY ");
-	assert_non_null(p = strstr(body, ";\nEND"));
+	assert_non_null(p = strstr(ddl, start));
+	assert_non_null(body = strdup(p + strlen(start)));
+	assert_non_null(p = strstr(body, end));
 	*p = '\0';
 	for (int n = 1; n <= 1 + EVENT_NKEPT; n++) {
 		char mark[4] = {'$', (char)('0' + n), '\0'};
@@ -241,13 +233,39 @@ test_postgresql_function_in_sql_is_the_upsert(void **state)
 	}
 	assert_string_equal(body, upsert);
 	assert_null(strchr(body, '$'));
+	free(body);
+}
+
+static void
+test_postgresql_function_in_sql_is_the_upsert(void **state)
+{
+	const struct dialect *pg = dialect_find("PostgreSQL");
+	const char *srcdir = getenv("EB_SRCDIR");
+	char path[1024], *file, *ddl, *upsert;
+	struct stmt_shape sh;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/sql/schema-postgresql.sql", srcdir ? srcdir : "..");
+	assert_non_null(file = read_file(path));
+	assert_non_null(ddl = sqltext_json_function(pg));
+	if (strstr(file, ddl) == NULL)
+		fail_msg("%s does not hold the function as the code builds it:\n%s", path, ddl);
+
+	/* both branches, without a writer and with one, run the upsert */
+	assert_non_null(upsert = sqltext_build(pg, ST_JSON_UPSERT, &sh));
+	assert_body_is(ddl, "\t\tRETURN QUERY ", ";\n\t\tRETURN;", upsert);
+	assert_body_is(ddl, "\tRETURN QUERY WITH u (k, c, t) AS (", "), m AS (", upsert);
 
 	/* the call answers what the upsert answers */
 	free(upsert);
 	assert_non_null(upsert = sqltext_build(pg, ST_JSON_CALL, &sh));
-	assert_int_equal(sh.nparams, 1 + EVENT_NKEPT);
-	assert_string_equal(upsert, "SELECT stored_id, created, txid FROM events_batch_upsert_v1("
-				    "CAST(? AS JSON), CAST(? AS INTEGER[]), CAST(? AS INTEGER[]))");
+	assert_int_equal(sh.nparams, SQL_JSON_BATCH);
+	assert_string_equal(upsert, "SELECT stored_id, created, txid FROM events_batch_upsert_v2("
+				    "CAST(? AS JSON), CAST(? AS INTEGER[]), CAST(? AS INTEGER[]), "
+				    "CAST(? AS TEXT), CAST(? AS TEXT))");
+	/* and the fence calls the function the file makes */
+	assert_non_null(strstr(file, "CREATE OR REPLACE FUNCTION events_batch_outcome_v1(TEXT)\n"));
+	assert_string_equal(pg->fence, "SELECT events_batch_outcome_v1(CAST(? AS TEXT))");
 	free(upsert);
 	free(ddl);
 	free(file);

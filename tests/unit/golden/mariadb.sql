@@ -14,6 +14,8 @@ ROLLBACK TO SAVEPOINT eb_item
 REPLACE INTO EventBatchCommit (Writer, Batch, Written) VALUES (?, ?, UTC_TIMESTAMP(3))
 -- outcome: rows 1, parameters 0 []
 SELECT Batch FROM EventBatchCommit WHERE Writer = ? FOR UPDATE
+-- fence: rows 1, parameters 0 []
+(none)
 -- json upsert: rows 1, parameters 0 []
 (none)
 -- json call: rows 1, parameters 0 []

@@ -14,10 +14,12 @@ ROLLBACK TO SAVEPOINT eb_item
 (none)
 -- outcome: rows 1, parameters 0 []
 SELECT CAST(txid_status(CAST(? AS BIGINT)) AS TEXT)
+-- fence: rows 1, parameters 0 []
+SELECT events_batch_outcome_v1(CAST(? AS TEXT))
 -- json upsert: rows 1, parameters 3 []
 INSERT INTO Event (Event_ID, Claim_Audit_Event, Completion_Date, Completion_Percent, Due_Date, End_Date, Entry_Date, Entry_User, Event_Processor, Event_Type, Meta_Data, Next_Scheduled_Date, Next_Scheduled_Time, Priority, Process_Automation_Event, Reminder, Reminder_Event_ID, ReportSeries_Key, Start_Date, Status, Subject, Update_Date, Update_User, UserGroup_Key, User_ID) SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24 FROM json_to_recordset(CAST(? AS JSON)) AS j(c0 INTEGER, c1 BOOLEAN, c2 TIMESTAMP, c3 DOUBLE PRECISION, c4 TIMESTAMP, c5 TIMESTAMP, c6 TIMESTAMP, c7 TEXT, c8 TEXT, c9 TEXT, c10 TEXT, c11 TIMESTAMP, c12 TIMESTAMP, c13 TEXT, c14 BOOLEAN, c15 BOOLEAN, c16 INTEGER, c17 INTEGER, c18 TIMESTAMP, c19 TEXT, c20 TEXT, c21 TIMESTAMP, c22 TEXT, c23 INTEGER, c24 TEXT) ON CONFLICT (Event_ID) DO UPDATE SET Claim_Audit_Event = EXCLUDED.Claim_Audit_Event, Completion_Date = EXCLUDED.Completion_Date, Completion_Percent = EXCLUDED.Completion_Percent, Due_Date = EXCLUDED.Due_Date, End_Date = EXCLUDED.End_Date, Entry_Date = CASE WHEN EXCLUDED.Event_ID = ANY(CAST(? AS INTEGER[])) THEN Event.Entry_Date ELSE EXCLUDED.Entry_Date END, Entry_User = CASE WHEN EXCLUDED.Event_ID = ANY(CAST(? AS INTEGER[])) THEN Event.Entry_User ELSE EXCLUDED.Entry_User END, Event_Processor = EXCLUDED.Event_Processor, Event_Type = EXCLUDED.Event_Type, Meta_Data = EXCLUDED.Meta_Data, Next_Scheduled_Date = EXCLUDED.Next_Scheduled_Date, Next_Scheduled_Time = EXCLUDED.Next_Scheduled_Time, Priority = EXCLUDED.Priority, Process_Automation_Event = EXCLUDED.Process_Automation_Event, Reminder = EXCLUDED.Reminder, Reminder_Event_ID = EXCLUDED.Reminder_Event_ID, ReportSeries_Key = EXCLUDED.ReportSeries_Key, Start_Date = EXCLUDED.Start_Date, Status = EXCLUDED.Status, Subject = EXCLUDED.Subject, Update_Date = EXCLUDED.Update_Date, Update_User = EXCLUDED.Update_User, UserGroup_Key = EXCLUDED.UserGroup_Key, User_ID = EXCLUDED.User_ID RETURNING Event_ID, CAST((xmax = 0) AS INTEGER), txid_current()
--- json call: rows 1, parameters 3 []
-SELECT stored_id, created, txid FROM events_batch_upsert_v1(CAST(? AS JSON), CAST(? AS INTEGER[]), CAST(? AS INTEGER[]))
+-- json call: rows 1, parameters 5 []
+SELECT stored_id, created, txid FROM events_batch_upsert_v2(CAST(? AS JSON), CAST(? AS INTEGER[]), CAST(? AS INTEGER[]), CAST(? AS TEXT), CAST(? AS TEXT))
 -- insert: rows 1, parameters 0 []
 (none)
 -- write, no kept field given: rows 1, parameters 25 [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24]

@@ -14,6 +14,8 @@ ROLLBACK TO SAVEPOINT eb_item
 (none)
 -- outcome: rows 1, parameters 0 []
 (none)
+-- fence: rows 1, parameters 0 []
+(none)
 -- json upsert: rows 1, parameters 0 []
 (none)
 -- json call: rows 1, parameters 0 []
